@@ -1,0 +1,650 @@
+// hero-relay's command line: parse arguments, load the config, wire the parts, start, stop on
+// signals. Everything else lives in src/.
+
+import { parseArgs } from "node:util";
+import denoJson from "./deno.json" with { type: "json" };
+import { compileConfig, matchRoutes, templateScope } from "./src/compile.ts";
+import {
+  type Config,
+  ConfigError,
+  configJsonSchema,
+  configWarnings,
+  isEnabled,
+  loadConfig,
+  parseDuration,
+} from "./src/config.ts";
+import { maskUrl } from "./src/destination.ts";
+import { EVENT_TYPES, KNOWN_EVENT_NAMES } from "./src/events.ts";
+import { createLogger, writeStderr, writeStdout } from "./src/log.ts";
+import { openStore, startRelay } from "./src/relay.ts";
+import { SAMPLES } from "./src/samples.ts";
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from "./src/server.ts";
+import type { DeliveryStatus } from "./src/store.ts";
+import { sign } from "./src/verify.ts";
+
+const VERSION: string = denoJson.version;
+
+const USAGE =
+  `hero-relay ${VERSION}: receive Influencer Hero webhooks, verify, store, route, deliver.
+
+Usage: hero-relay <command> [options]
+
+Commands:
+  serve       Run the relay
+  check       Validate the config and print the routing table
+  deliveries  List deliveries in the store
+  replay      Deliver a delivery again, or every dead one
+  enable      Enable a destination that was disabled because its endpoint was gone
+  render      Show exactly what an event would send to each destination (sends nothing)
+  send-test   Send correctly signed sample events to a running relay
+  sign        Print the headers Influencer Hero would send for a body on standard input
+  events      List the known event types, or print one's sample payload
+  schema      Print the config's JSON Schema
+
+Options:
+  -h, --help     Show help (also: hero-relay <command> --help)
+  -V, --version  Show the version
+
+Run "hero-relay <command> --help" for a command's options.
+`;
+
+const CONFIG_OPTION = {
+  config: { type: "string", short: "c", default: "./config.json" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** A mistake in the command line: printed with a hint, exit code 2. */
+class UsageError extends Error {
+  override name = "UsageError";
+}
+
+interface Command {
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  serve: {
+    usage: `Usage: hero-relay serve [--config PATH] [--hostname H] [--port N]
+
+Runs the relay: receives webhooks on POST /hooks/<event_type> (and POST /hooks, which detects
+the type), stores them, and delivers them to the configured destinations.
+
+Options:
+  -c, --config PATH  Config file (default ./config.json)
+      --hostname H   Listen on this address instead of listen.hostname
+  -p, --port N       Listen on this port instead of listen.port
+  -h, --help         Show this help
+
+Signals: SIGINT/SIGTERM stop gracefully; SIGHUP reloads the config (kept if invalid).
+`,
+    async run(args) {
+      const { values } = parse(args, {
+        ...CONFIG_OPTION,
+        hostname: { type: "string" },
+        port: { type: "string", short: "p" },
+      });
+      if (values.help) return help("serve");
+      const config = loadConfig(values.config);
+      const log = createLogger(writeStdout);
+      for (const warning of configWarnings(config)) log.warn(warning);
+      const port = values.port === undefined ? undefined : parsePort(values.port);
+      const relay = await startRelay({
+        config,
+        source: values.config,
+        log,
+        write: writeStdout,
+        ...(values.hostname !== undefined ? { hostname: values.hostname } : {}),
+        ...(port !== undefined ? { port } : {}),
+      });
+      const reload = () => {
+        try {
+          const next = loadConfig(values.config);
+          relay.reload(next).catch((error) => logReloadError(error));
+        } catch (error) {
+          logReloadError(error);
+        }
+      };
+      const logReloadError = (error: unknown) => {
+        const problems = error instanceof ConfigError ? error.problems : [(error as Error).message];
+        log.error("config reload failed; keeping the running config", {
+          problems: problems.join("; "),
+        });
+      };
+      const done = Promise.withResolvers<number>();
+      const stop = () => {
+        log.info("stopping");
+        relay.stop().then(() => done.resolve(0), () => done.resolve(1));
+      };
+      Deno.addSignalListener("SIGINT", stop);
+      if (Deno.build.os !== "windows") {
+        Deno.addSignalListener("SIGTERM", stop);
+        Deno.addSignalListener("SIGHUP", reload);
+      }
+      return await done.promise;
+    },
+  },
+
+  check: {
+    usage: `Usage: hero-relay check [--config PATH]
+
+Validates the config (schema, environment variables, templates, route targets) and prints the
+routing table: for each event type, the routes and destinations that receive it. Secrets are
+masked. Exits 1 listing every problem with its JSON path.
+
+Options:
+  -c, --config PATH  Config file (default ./config.json)
+  -h, --help         Show this help
+`,
+    run(args) {
+      const { values } = parse(args, CONFIG_OPTION);
+      if (values.help) return help("check");
+      const config = loadConfig(values.config);
+      const runtime = compileConfig(config, values.config, { write: () => {} });
+      const out: string[] = [`Config "${values.config}" is valid.`, ""];
+      const secrets = config.influencer_hero.signing_secrets.length;
+      out.push(
+        `Signing secrets: ${secrets} configured (values hidden); tolerance ` +
+          `${config.influencer_hero.tolerance_seconds} s; body limit ` +
+          `${config.influencer_hero.max_body_bytes} bytes`,
+      );
+      out.push(`Listen: ${config.listen.hostname}:${config.listen.port}`);
+      out.push(`Store: sqlite ${config.store.sqlite ?? "./data/hero-relay.db"}`, "");
+      out.push("Destinations:");
+      for (const [name, entry] of Object.entries(config.destinations)) {
+        const target = "url" in entry ? ` ${maskUrl(entry.url)}` : "";
+        out.push(`  ${name} (${entry.type})${target}${isEnabled(entry) ? "" : " [disabled]"}`);
+      }
+      out.push("", "Routing table:");
+      const types = new Set<string>(KNOWN_EVENT_NAMES);
+      for (const route of config.routes) {
+        if (route.events !== "*") route.events.forEach((t) => types.add(t));
+      }
+      for (const type of types) {
+        const targets = runtime.routes
+          .filter((r) => r.events === null || r.events.has(type))
+          .flatMap((r) =>
+            r.to.map((d) => {
+              const enabled = runtime.destinations.get(d)?.enabled;
+              return `${r.name}${r.when ? " (when …)" : ""} → ${d}${enabled ? "" : " [disabled]"}`;
+            })
+          );
+        out.push(
+          `  ${type.padEnd(22)} ${targets.length ? targets.join(", ") : "(unrouted: stored only)"}`,
+        );
+      }
+      out.push(
+        "  (other types)          " + (runtime.routes.filter((r) => r.events === null)
+          .flatMap((r) => r.to.map((d) => `${r.name} → ${d}`)).join(", ") ||
+          "(unrouted: stored only)"),
+      );
+      const warnings = configWarnings(config);
+      if (warnings.length) out.push("", "Warnings:", ...warnings.map((w) => `  ${w}`));
+      writeStdout(out.join("\n") + "\n");
+      return Promise.resolve(0);
+    },
+  },
+
+  deliveries: {
+    usage: `Usage: hero-relay deliveries [--config PATH] [--status S] [--destination D] [--event E]
+                             [--limit N] [--json]
+
+Lists deliveries in the store of a running or stopped relay, oldest first.
+
+Options:
+  -c, --config PATH    Config file naming the store (default ./config.json)
+      --status S       pending, failed, dead or delivered
+      --destination D  Only this destination
+      --event E        Only this event type
+      --limit N        At most N rows (default 100)
+      --json           One JSON object per line, for scripts
+  -h, --help           Show this help
+`,
+    async run(args) {
+      const { values } = parse(args, {
+        ...CONFIG_OPTION,
+        status: { type: "string" },
+        destination: { type: "string" },
+        event: { type: "string" },
+        limit: { type: "string", default: "100" },
+        json: { type: "boolean" },
+      });
+      if (values.help) return help("deliveries");
+      const status = values.status === undefined ? undefined : parseStatus(values.status);
+      const limit = parsePositive(values.limit, "--limit");
+      const store = openStore(loadConfig(values.config));
+      try {
+        const rows = await store.listDeliveries({
+          ...(status ? { status } : {}),
+          ...(values.destination ? { destination: values.destination } : {}),
+          ...(values.event ? { eventType: values.event } : {}),
+          limit,
+        });
+        if (values.json) {
+          writeStdout(rows.map((r) => JSON.stringify(r) + "\n").join(""));
+          return 0;
+        }
+        const table = [[
+          "DELIVERY",
+          "EVENT TYPE",
+          "DESTINATION",
+          "STATUS",
+          "ATTEMPTS",
+          "NEXT / UPDATED",
+          "LAST ERROR",
+        ]];
+        for (const r of rows) {
+          const when = r.status === "pending" || r.status === "failed" ? r.nextAt : r.updatedAt;
+          table.push([
+            r.id,
+            r.eventType,
+            r.destination,
+            r.status,
+            String(r.attempts),
+            new Date(when).toISOString().replace(/\.\d+Z$/, "Z"),
+            (r.lastError ?? "").slice(0, 60),
+          ]);
+        }
+        writeStdout(formatTable(table) + `${rows.length} deliveries\n`);
+        return 0;
+      } finally {
+        await store.close();
+      }
+    },
+  },
+
+  replay: {
+    usage: `Usage: hero-relay replay <delivery-id>... [--config PATH]
+       hero-relay replay --dead [--destination D] [--since TIME] [--config PATH]
+
+Makes deliveries due again with a fresh retry cycle; a running relay picks them up within a
+second. Each replay is recorded in the delivery's history; nothing is rewritten.
+
+Options:
+  -c, --config PATH    Config file naming the store (default ./config.json)
+      --dead           Replay every dead delivery (with the filters below)
+      --destination D  Only this destination
+      --since TIME     Only deliveries created since TIME: an ISO date or a duration ago ("2h")
+  -h, --help           Show this help
+`,
+    async run(args) {
+      const { values, positionals } = parse(args, {
+        ...CONFIG_OPTION,
+        dead: { type: "boolean" },
+        destination: { type: "string" },
+        since: { type: "string" },
+      }, true);
+      if (values.help) return help("replay");
+      if (values.dead === (positionals.length > 0)) {
+        throw new UsageError("Give delivery ids or --dead, not both and not neither");
+      }
+      if (!values.dead && (values.destination || values.since)) {
+        throw new UsageError("--destination and --since go with --dead");
+      }
+      const store = openStore(loadConfig(values.config));
+      try {
+        let ids = positionals;
+        if (values.dead) {
+          const since = values.since === undefined ? undefined : parseSince(values.since);
+          const dead = await store.listDeliveries({
+            status: "dead",
+            ...(values.destination ? { destination: values.destination } : {}),
+            ...(since !== undefined ? { since } : {}),
+            limit: 100_000,
+          });
+          ids = dead.map((d) => d.id);
+        } else {
+          for (const id of ids) {
+            if (await store.getDelivery(id) === null) {
+              writeStderr(`No delivery "${id}" in the store\n`);
+              return 1;
+            }
+          }
+        }
+        const replayed = await store.replay(ids, Date.now());
+        const skipped = ids.length - replayed.length;
+        writeStdout(
+          `Replayed ${replayed.length} deliver${replayed.length === 1 ? "y" : "ies"}` +
+            (skipped ? ` (${skipped} in flight right now, skipped)` : "") + "\n",
+        );
+        return skipped && !values.dead ? 1 : 0;
+      } finally {
+        await store.close();
+      }
+    },
+  },
+
+  enable: {
+    usage: `Usage: hero-relay enable <destination> [--config PATH]
+
+Enables a destination that was disabled because its endpoint said it was gone (fix the
+destination first). Its parked deliveries resume; attempts were not used up while parked.
+
+Options:
+  -c, --config PATH  Config file naming the store (default ./config.json)
+  -h, --help         Show this help
+`,
+    async run(args) {
+      const { values, positionals } = parse(args, CONFIG_OPTION, true);
+      if (values.help) return help("enable");
+      if (positionals.length !== 1) throw new UsageError("Name one destination");
+      const name = positionals[0]!;
+      const store = openStore(loadConfig(values.config));
+      try {
+        const changed = await store.setDisabled(name, null, Date.now());
+        writeStdout(changed ? `Enabled "${name}"\n` : `"${name}" was not disabled\n`);
+        return 0;
+      } finally {
+        await store.close();
+      }
+    },
+  },
+
+  render: {
+    usage: `Usage: hero-relay render <event_type> [--config PATH] [--payload FILE] [--route NAME]
+
+Shows, for each destination the event reaches, exactly what would be sent (the native body),
+using the built-in sample payload unless --payload is given. Nothing is sent.
+
+Options:
+  -c, --config PATH   Config file (default ./config.json)
+      --payload FILE  A JSON payload to use instead of the sample
+      --route NAME    Only this route
+  -h, --help          Show this help
+`,
+    run(args) {
+      const { values, positionals } = parse(args, {
+        ...CONFIG_OPTION,
+        payload: { type: "string" },
+        route: { type: "string" },
+      }, true);
+      if (values.help) return help("render");
+      if (positionals.length !== 1) throw new UsageError("Name one event type");
+      const type = positionals[0]!;
+      const config = loadConfig(values.config);
+      const runtime = compileConfig(config, values.config, { write: () => {} });
+      const payload = values.payload === undefined
+        ? SAMPLES[type]
+        : JSON.parse(Deno.readTextFileSync(values.payload));
+      if (payload === undefined) {
+        throw new UsageError(`No sample for "${type}"; pass --payload FILE`);
+      }
+      const event = { id: "evt_PREVIEW", type, receivedAt: Date.now() };
+      const scope = templateScope(payload, event);
+      const matches = matchRoutes(runtime, type, scope).filter((m) =>
+        values.route === undefined || m.route.name === values.route
+      );
+      if (matches.length === 0) {
+        writeStdout(`"${type}" reaches no enabled destination with this config and payload.\n`);
+        return Promise.resolve(0);
+      }
+      const out: string[] = [];
+      for (const { route, destination } of matches) {
+        const rendered = runtime.destinations.get(destination)!.destination.render({
+          deliveryId: "dlv_PREVIEW",
+          eventId: event.id,
+          eventType: type,
+          receivedAt: event.receivedAt,
+          body: JSON.stringify(payload),
+          payload,
+          message: route.message(type)(scope),
+          attempt: 1,
+        });
+        out.push(`=== route "${route.name}" → ${destination}`);
+        out.push(`${rendered.method} ${rendered.url}`);
+        for (const [k, v] of Object.entries(rendered.headers)) out.push(`${k}: ${v}`);
+        out.push("", prettyBody(rendered.body), "");
+      }
+      writeStdout(out.join("\n"));
+      return Promise.resolve(0);
+    },
+  },
+
+  "send-test": {
+    usage: `Usage: hero-relay send-test <event_type|all> [--config PATH] [--url URL] [--secret S]
+                           [--payload FILE]
+
+Sends correctly signed sample events, exactly as Influencer Hero would (signature and timestamp
+headers; a fresh webhook_timestamp where the type carries one), to a running relay, and prints
+each answer. By default the relay and secret are the ones the config describes.
+
+Options:
+  -c, --config PATH   Config file (default ./config.json)
+      --url URL       Base URL of the relay (default from listen in the config)
+      --secret S      Signing secret (default the config's first)
+      --payload FILE  Send this JSON payload instead of the sample
+  -h, --help          Show this help
+`,
+    async run(args) {
+      const { values, positionals } = parse(args, {
+        ...CONFIG_OPTION,
+        url: { type: "string" },
+        secret: { type: "string" },
+        payload: { type: "string" },
+      }, true);
+      if (values.help) return help("send-test");
+      if (positionals.length !== 1) throw new UsageError('Name one event type, or "all"');
+      let config: Config | null = null;
+      if (values.url === undefined || values.secret === undefined) {
+        config = loadConfig(values.config);
+      }
+      const base = values.url ??
+        `http://${
+          ["0.0.0.0", "::", ""].includes(config!.listen.hostname)
+            ? "127.0.0.1"
+            : config!.listen.hostname
+        }:${config!.listen.port}`;
+      const secret = values.secret ?? config!.influencer_hero.signing_secrets[0]!;
+      const types = positionals[0] === "all" ? EVENT_TYPES.map((t) => t.name) : [positionals[0]!];
+      let failures = 0;
+      for (const type of types) {
+        const payload = values.payload === undefined
+          ? structuredClone(SAMPLES[type])
+          : JSON.parse(Deno.readTextFileSync(values.payload));
+        if (payload === undefined) {
+          throw new UsageError(`No sample for "${type}"; pass --payload FILE`);
+        }
+        const now = Math.floor(Date.now() / 1000);
+        if ("webhook_timestamp" in payload) payload.webhook_timestamp = String(now);
+        // A nonce keeps repeated test sends from being answered as duplicates.
+        if (values.payload === undefined) payload.test_nonce = crypto.randomUUID();
+        const body = new TextEncoder().encode(JSON.stringify(payload));
+        const url = `${base.replace(/\/$/, "")}/hooks/${type}`;
+        try {
+          const response = await fetch(url, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              [SIGNATURE_HEADER]: await sign(body, secret),
+              [TIMESTAMP_HEADER]: String(now),
+            },
+            body,
+          });
+          const text = await response.text();
+          if (!response.ok) failures++;
+          writeStdout(`${type.padEnd(22)} ${response.status} ${text}\n`);
+        } catch (error) {
+          failures++;
+          writeStdout(`${type.padEnd(22)} cannot reach ${url}: ${(error as Error).name}\n`);
+        }
+      }
+      return failures ? 1 : 0;
+    },
+  },
+
+  sign: {
+    usage: `Usage: hero-relay sign [--config PATH] [--secret S] [--timestamp T] < body.json
+
+Prints the headers Influencer Hero would send with the body read from standard input, ready
+for curl (-H). The secret defaults to the config's first signing secret.
+
+Options:
+  -c, --config PATH  Config file (default ./config.json)
+      --secret S     Signing secret
+      --timestamp T  Unix seconds (default now)
+  -h, --help         Show this help
+`,
+    async run(args) {
+      const { values } = parse(args, {
+        ...CONFIG_OPTION,
+        secret: { type: "string" },
+        timestamp: { type: "string" },
+      });
+      if (values.help) return help("sign");
+      const secret = values.secret ?? loadConfig(values.config).influencer_hero.signing_secrets[0]!;
+      const timestamp = values.timestamp ?? String(Math.floor(Date.now() / 1000));
+      if (!/^[0-9]{1,12}$/.test(timestamp)) throw new UsageError("--timestamp takes Unix seconds");
+      const body = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+      writeStdout(
+        `Content-Type: application/json\nX-InfluencerHero-Signature: ${await sign(
+          body,
+          secret,
+        )}\n` +
+          `X-InfluencerHero-Timestamp: ${timestamp}\n`,
+      );
+      return 0;
+    },
+  },
+
+  events: {
+    usage: `Usage: hero-relay events [<event_type>]
+
+Lists the event types Influencer Hero sends, one line each; with a type, prints its sample payload.
+`,
+    run(args) {
+      const { values, positionals } = parse(args, { help: { type: "boolean", short: "h" } }, true);
+      if (values.help) return help("events");
+      if (positionals.length > 0) {
+        const sample = SAMPLES[positionals[0]!];
+        if (sample === undefined) throw new UsageError(`Unknown event type "${positionals[0]}"`);
+        writeStdout(JSON.stringify(sample, null, 2) + "\n");
+        return Promise.resolve(0);
+      }
+      const lines = EVENT_TYPES.map((t) =>
+        `${t.name.padEnd(22)} ${t.summary}${t.marker ? "" : " (no public schema)"}`
+      );
+      writeStdout(lines.join("\n") + "\n");
+      return Promise.resolve(0);
+    },
+  },
+
+  schema: {
+    usage: `Usage: hero-relay schema [--output FILE]
+
+Prints the config's JSON Schema (published as config.schema.json for editors).
+`,
+    async run(args) {
+      const { values } = parse(args, {
+        output: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      });
+      if (values.help) return help("schema");
+      const text = JSON.stringify(configJsonSchema(), null, 2) + "\n";
+      if (values.output) await Deno.writeTextFile(values.output, text);
+      else writeStdout(text);
+      return 0;
+    },
+  },
+};
+
+type Options = Parameters<typeof parseArgs>[0] extends infer T
+  ? T extends { options?: infer O } ? NonNullable<O> : never
+  : never;
+
+function parse<O extends Options>(args: string[], options: O, positionals = false) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: positionals });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function help(command: string): Promise<number> {
+  writeStdout(COMMANDS[command]!.usage);
+  return Promise.resolve(0);
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^[0-9]+$/.test(value) || port > 65535) {
+    throw new UsageError(`--port takes 0 to 65535, not "${value}"`);
+  }
+  return port;
+}
+
+function parsePositive(value: string, flag: string): number {
+  if (!/^[1-9][0-9]*$/.test(value)) throw new UsageError(`${flag} takes a positive whole number`);
+  return Number(value);
+}
+
+function parseStatus(value: string): DeliveryStatus {
+  const statuses = ["pending", "failed", "dead", "delivered"];
+  if (!statuses.includes(value)) {
+    throw new UsageError(`--status takes one of ${statuses.join(", ")}, not "${value}"`);
+  }
+  return value as DeliveryStatus;
+}
+
+function parseSince(value: string): number {
+  try {
+    return Date.now() - parseDuration(value);
+  } catch {
+    const date = Date.parse(value);
+    if (Number.isNaN(date)) {
+      throw new UsageError(`--since takes an ISO date or a duration, not "${value}"`);
+    }
+    return date;
+  }
+}
+
+function formatTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()).join(
+    "\n",
+  ) +
+    "\n";
+}
+
+function prettyBody(body: string): string {
+  try {
+    return JSON.stringify(JSON.parse(body), null, 2);
+  } catch {
+    return body;
+  }
+}
+
+/** Runs the command line; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const [first, ...rest] = args;
+  if (first === undefined || first === "-h" || first === "--help" || first === "help") {
+    writeStdout(USAGE);
+    return first === undefined ? 2 : 0;
+  }
+  if (first === "-V" || first === "--version") {
+    writeStdout(`hero-relay ${VERSION}\n`);
+    return 0;
+  }
+  const command = COMMANDS[first];
+  if (command === undefined) {
+    writeStderr(`Unknown command "${first}". Run "hero-relay --help" for the list.\n`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      writeStderr(`${error.message}\nRun "hero-relay ${first} --help" for usage.\n`);
+      return 2;
+    }
+    if (error instanceof ConfigError) {
+      writeStderr(error.message + "\n");
+      return 1;
+    }
+    writeStderr(`Error: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

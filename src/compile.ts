@@ -1,0 +1,232 @@
+// The last step of the config's road: compile a validated config into what the relay runs —
+// routes with compiled conditions and messages, destinations with their delivery policies.
+// Template errors are collected with their JSON paths, like every other config problem.
+
+import {
+  type Config,
+  ConfigError,
+  type DestinationConfig,
+  isEnabled,
+  parseDuration,
+  type RetryConfig,
+} from "./config.ts";
+import type { DeliveryRequest, Destination } from "./destination.ts";
+import { ConsoleDestination } from "./destination_console.ts";
+import { HttpDestination } from "./destination_http.ts";
+import { SlackDestination } from "./destination_slack.ts";
+import { KNOWN_EVENT_NAMES } from "./events.ts";
+import type { Timeouts } from "./http_client.ts";
+import { compileMessage, type MessageTemplate } from "./message.ts";
+import { DEFAULT_POLICY, type RetryPolicy } from "./retry.ts";
+import type { Payload } from "./samples.ts";
+import { compileCondition, compileTemplate, type Condition } from "./template.ts";
+
+/** A route ready to match events. */
+export interface CompiledRoute {
+  name: string;
+  /** Event types taken, or null for all. */
+  events: ReadonlySet<string> | null;
+  when: Condition | null;
+  to: string[];
+  /** The route's message for an event type. */
+  message(eventType: string): MessageTemplate;
+}
+
+/** A destination with how it is delivered to. */
+export interface DestinationRuntime {
+  destination: Destination;
+  enabled: boolean;
+  policy: RetryPolicy;
+  timeouts: Timeouts;
+  concurrency: number;
+  rateLimit: { perSecond: number; burst: number } | null;
+  ordered: boolean;
+}
+
+/** Everything the relay runs from one config. */
+export interface Runtime {
+  config: Config;
+  routes: CompiledRoute[];
+  destinations: Map<string, DestinationRuntime>;
+  leaseMs: number;
+  /** How long delivered and dead deliveries are kept (ms). */
+  retention: { delivered: number; dead: number };
+}
+
+/** What the wiring provides to destinations. */
+export interface CompileDeps {
+  /** Where console destinations print. */
+  write: (text: string) => void;
+}
+
+const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 5_000, totalMs: 15_000 };
+
+/** Default rate limits per destination type, from each service's documented limits. */
+const DEFAULT_RATE_LIMITS: Record<string, { perSecond: number; burst: number }> = {
+  slack: { perSecond: 1, burst: 3 },
+};
+
+/** Compiles a config; throws {@linkcode ConfigError} listing every template problem. */
+export function compileConfig(config: Config, source: string, deps: CompileDeps): Runtime {
+  const problems: string[] = [];
+  const routes = config.routes.map((route, i) => {
+    let when: Condition | null = null;
+    if (route.when !== undefined) {
+      try {
+        when = compileCondition(route.when);
+      } catch (error) {
+        problems.push(`routes[${i}].when: ${(error as Error).message}`);
+      }
+    }
+    const types = route.events === "*" ? [...KNOWN_EVENT_NAMES] : route.events;
+    const messages = new Map<string, MessageTemplate>();
+    const overrides = stripUndefined(route.message ?? {});
+    try {
+      for (const type of [...types, ""]) messages.set(type, compileMessage(type, overrides));
+    } catch (error) {
+      problems.push(`routes[${i}].message.${(error as Error).message}`);
+    }
+    return {
+      name: route.name,
+      events: route.events === "*" ? null : new Set(route.events),
+      when,
+      to: route.to,
+      message: (eventType: string) => messages.get(eventType) ?? messages.get("")!,
+    };
+  });
+  const destinations = new Map<string, DestinationRuntime>();
+  const defaults = config.delivery;
+  for (const [name, entry] of Object.entries(config.destinations)) {
+    const destination = createDestination(name, entry, deps, (key, error) => {
+      problems.push(`destinations.${name}.${key}: ${error.message}`);
+    });
+    const timeout = entry.timeout ?? defaults.timeout;
+    const rateLimit = entry.rate_limit;
+    destinations.set(name, {
+      destination,
+      enabled: isEnabled(entry),
+      policy: policyOf(entry.retry ?? defaults.retry),
+      timeouts: {
+        connectMs: timeout?.connect !== undefined
+          ? parseDuration(timeout.connect)
+          : DEFAULT_TIMEOUTS.connectMs,
+        totalMs: timeout?.total !== undefined
+          ? parseDuration(timeout.total)
+          : DEFAULT_TIMEOUTS.totalMs,
+      },
+      concurrency: entry.concurrency ?? defaults.concurrency ?? 4,
+      rateLimit: rateLimit
+        ? { perSecond: rateLimit.per_second, burst: rateLimit.burst ?? 1 }
+        : DEFAULT_RATE_LIMITS[entry.type] ?? null,
+      ordered: entry.ordered ?? defaults.ordered ?? true,
+    });
+  }
+  const leaseMs = defaults.lease !== undefined ? parseDuration(defaults.lease) : 60_000;
+  for (const [name, runtime] of destinations) {
+    if (runtime.timeouts.totalMs >= leaseMs) {
+      problems.push(
+        `destinations.${name}.timeout.total: expected less than delivery.lease (${leaseMs} ms), ` +
+          "or a slow attempt could be leased twice",
+      );
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  const retention = {
+    delivered: parseDuration(config.retention.delivered),
+    dead: parseDuration(config.retention.dead),
+  };
+  return { config, routes, destinations, leaseMs, retention };
+}
+
+/** The scope templates see: the payload's own fields, plus `event` {id, type, received_at}. */
+export function templateScope(
+  payload: Payload,
+  event: { id: string; type: string; receivedAt: number },
+): Record<string, unknown> {
+  return {
+    ...payload,
+    event: { id: event.id, type: event.type, received_at: Math.floor(event.receivedAt / 1000) },
+  };
+}
+
+/** The routes and destinations an event reaches: one pair per route and destination. */
+export function matchRoutes(
+  runtime: Runtime,
+  eventType: string,
+  scope: object,
+): Array<{ route: CompiledRoute; destination: string }> {
+  const out: Array<{ route: CompiledRoute; destination: string }> = [];
+  for (const route of runtime.routes) {
+    if (route.events !== null && !route.events.has(eventType)) continue;
+    if (route.when !== null && !route.when(scope)) continue;
+    for (const name of route.to) {
+      if (runtime.destinations.get(name)?.enabled) out.push({ route, destination: name });
+    }
+  }
+  return out;
+}
+
+/** Turns retry settings into a policy, filling gaps from the default. */
+export function policyOf(retry: RetryConfig | undefined): RetryPolicy {
+  if (retry === undefined) return DEFAULT_POLICY;
+  const scheduleMs = retry.schedule?.map(parseDuration) ?? DEFAULT_POLICY.scheduleMs;
+  return {
+    scheduleMs,
+    jitter: retry.jitter ?? DEFAULT_POLICY.jitter,
+    maxAttempts: retry.max_attempts ?? scheduleMs.length,
+    maxAgeMs: retry.max_age !== undefined ? parseDuration(retry.max_age) : null,
+  };
+}
+
+function createDestination(
+  name: string,
+  entry: DestinationConfig,
+  deps: CompileDeps,
+  problem: (key: string, error: Error) => void,
+): Destination {
+  const bodyTemplate = (source: string | undefined) => {
+    if (source === undefined) return undefined;
+    try {
+      const template = compileTemplate(source);
+      return (request: DeliveryRequest) =>
+        template({
+          ...templateScope(request.payload, {
+            id: request.eventId,
+            type: request.eventType,
+            receivedAt: request.receivedAt,
+          }),
+          message: request.message,
+          delivery: { id: request.deliveryId, attempt: request.attempt },
+        });
+    } catch (error) {
+      problem("body", error as Error);
+      return undefined;
+    }
+  };
+  switch (entry.type) {
+    case "console":
+      return new ConsoleDestination(name, deps.write);
+    case "slack":
+      return new SlackDestination(
+        name,
+        stripUndefined({ url: entry.url, body: bodyTemplate(entry.body) }),
+      );
+    case "http":
+      return new HttpDestination(
+        name,
+        stripUndefined({
+          url: entry.url,
+          method: entry.method,
+          headers: entry.headers,
+          body: bodyTemplate(entry.body),
+        }),
+      );
+  }
+}
+
+/** Drops keys whose value is undefined, for exactOptionalPropertyTypes. */
+function stripUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
+}

@@ -1,0 +1,36 @@
+// Prints each rendered message: the destination of the embedded defaults, and handy for trials.
+
+import type { DeliveryRequest, Destination, Rendered } from "./destination.ts";
+import { plainText } from "./message.ts";
+import type { Outcome } from "./retry.ts";
+
+/** Prints messages with `write` (standard output in the relay). */
+export class ConsoleDestination implements Destination {
+  readonly type = "console";
+  readonly name: string;
+  #write: (text: string) => void;
+
+  constructor(name: string, write: (text: string) => void) {
+    this.name = name;
+    this.#write = write;
+  }
+
+  render(request: DeliveryRequest): Rendered {
+    const header = `── ${request.eventType} ${request.eventId} → ${this.name} ──`;
+    return {
+      method: "PRINT",
+      url: "stdout",
+      headers: {},
+      body: `${header}\n${plainText(request.message)}\n`,
+    };
+  }
+
+  send(request: DeliveryRequest): Promise<Outcome> {
+    try {
+      this.#write(this.render(request).body);
+      return Promise.resolve({ kind: "delivered", httpStatus: null });
+    } catch (error) {
+      return Promise.resolve({ kind: "retry", httpStatus: null, error: (error as Error).name });
+    }
+  }
+}

@@ -1,0 +1,119 @@
+// What Influencer Hero sends: the known event types, how to tell them apart by shape, and the
+// key that orders one collaboration's events.
+
+import type { Payload } from "./samples.ts";
+
+/** A known Influencer Hero event type. */
+export interface EventType {
+  /** The `webhook_type` key, also the last segment of the relay's URL for it. */
+  name: string;
+  /** One line for humans. */
+  summary: string;
+  /** The object that identifies the type in a payload, if the type has a public schema. */
+  marker?: string;
+}
+
+/** The 11 event types of Influencer Hero's webhook reference, in its order. */
+export const EVENT_TYPES: readonly EventType[] = [
+  {
+    name: "update_commission",
+    summary: "The commission percentage of a collaboration changed",
+    marker: "commission_information",
+  },
+  {
+    name: "update_discount_code",
+    summary: "The discount code of a collaboration was assigned or changed",
+    marker: "code_information",
+  },
+  {
+    name: "update_custom_link",
+    summary: "An affiliate link was assigned, changed or deleted",
+    marker: "custom_link_information",
+  },
+  {
+    name: "new_payout_request",
+    summary: "An influencer requested a payout",
+    marker: "payout_information",
+  },
+  {
+    name: "new_max_bid",
+    summary: "An influencer sent their rate, or a max bid was requested",
+    marker: "max_bid_information",
+  },
+  {
+    name: "product_sent",
+    summary: "A product was sent to an influencer",
+    marker: "send_product_info",
+  },
+  {
+    name: "new_email_sent",
+    summary: "An email was sent to a deal contact",
+    marker: "email_information",
+  },
+  {
+    name: "new_influencer_reply",
+    summary: "An influencer replied to an email",
+    marker: "email_information",
+  },
+  {
+    name: "new_influencer_order",
+    summary: "An order was attributed to an influencer",
+    marker: "order_information",
+  },
+  { name: "new_influencer_post", summary: "A new post or story of an influencer was detected" },
+  { name: "media_kpi_updated", summary: "Views, likes or comments of a tracked post refreshed" },
+];
+
+/** Names of the known event types. */
+export const KNOWN_EVENT_NAMES: ReadonlySet<string> = new Set(EVENT_TYPES.map((t) => t.name));
+
+/** The type recorded for a payload on the catch-all URL whose shape matches no known type. */
+export const UNKNOWN_EVENT = "unknown";
+
+const EVENT_NAME = /^[a-z0-9_]{1,64}$/;
+
+/** Whether `name` may be an event type: lowercase letters, digits and underscores. */
+export function isEventName(name: string): boolean {
+  return EVENT_NAME.test(name);
+}
+
+/**
+ * Tells the event type from the payload's shape, for the catch-all URL. Returns
+ * {@linkcode UNKNOWN_EVENT} when no known marker object is present.
+ */
+export function detectEventType(payload: Payload): string {
+  const email = payload["email_information"];
+  if (isObject(email)) {
+    if ("from_addr" in email || "received_time" in email) return "new_influencer_reply";
+    return "new_email_sent";
+  }
+  for (const type of EVENT_TYPES) {
+    if (type.marker !== undefined && isObject(payload[type.marker])) return type.name;
+  }
+  return UNKNOWN_EVENT;
+}
+
+/**
+ * The key whose events are delivered in order to each destination: the collaboration when the
+ * payload names one, otherwise the deal. Null when it names neither.
+ */
+export function orderKey(payload: Payload): string | null {
+  for (const field of ["collab_id", "deal_id"]) {
+    const value = payload[field];
+    if (typeof value === "string" && value !== "") return `${field}:${value}`;
+    if (typeof value === "number") return `${field}:${value}`;
+  }
+  return null;
+}
+
+/** The signed `webhook_timestamp` in seconds, when the payload carries a valid one. */
+export function signedTimestamp(payload: Payload): number | null {
+  const value = payload["webhook_timestamp"];
+  if (typeof value === "string" && /^[0-9]{1,12}$/.test(value)) return Number(value);
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
+  return null;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,136 @@
+// Outbound HTTP for destinations: one attempt with a connect and a total timeout, redirects never
+// followed, the answer's body cut to a few KiB. Network failures come back as values, not throws.
+
+import type { HttpAnswer } from "./retry.ts";
+
+/** A request a destination wants sent. */
+export interface OutgoingRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Timeouts of one attempt, in milliseconds. */
+export interface Timeouts {
+  connectMs: number;
+  totalMs: number;
+}
+
+/** The answer, or why there was none. */
+export type SendResult = { ok: true; answer: HttpAnswer } | { ok: false; error: string };
+
+const MAX_ANSWER_BYTES = 16 * 1024;
+const REACHABLE_FOR_MS = 30_000;
+
+/** The User-Agent of every request the relay makes. */
+export const USER_AGENT = "hero-relay (https://github.com/hero-relay/hero-relay)";
+
+const reachable = new Map<string, number>();
+
+/**
+ * Sends one request. Before the first request to an origin (and after a network failure) the
+ * TCP connection is opened alone under the connect timeout, so a black-holed host fails fast.
+ */
+export async function sendHttp(
+  request: OutgoingRequest,
+  timeouts: Timeouts,
+  signal?: AbortSignal,
+): Promise<SendResult> {
+  let url: URL;
+  try {
+    url = new URL(request.url);
+  } catch {
+    return { ok: false, error: "invalid URL" };
+  }
+  const origin = url.origin;
+  const started = Date.now();
+  if ((reachable.get(origin) ?? 0) < started) {
+    const probe = await probeConnect(url, timeouts.connectMs);
+    if (probe !== null) return { ok: false, error: probe };
+  }
+  const remaining = Math.max(1, timeouts.totalMs - (Date.now() - started));
+  const timeout = AbortSignal.timeout(remaining);
+  const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  try {
+    const response = await fetch(url, {
+      method: request.method,
+      headers: { "user-agent": USER_AGENT, ...request.headers },
+      body: request.body,
+      redirect: "manual",
+      signal: combined,
+    });
+    const body = await readCapped(response);
+    reachable.set(origin, Date.now() + REACHABLE_FOR_MS);
+    return { ok: true, answer: { status: response.status, headers: response.headers, body } };
+  } catch (error) {
+    reachable.delete(origin);
+    if (timeout.aborted) return { ok: false, error: `timed out after ${timeouts.totalMs} ms` };
+    if (signal?.aborted) return { ok: false, error: "aborted: the relay is shutting down" };
+    return { ok: false, error: networkError(error) };
+  }
+}
+
+async function probeConnect(url: URL, connectMs: number): Promise<string | null> {
+  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+  const hostname = url.hostname.replace(/^\[|\]$/g, "");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), connectMs);
+  });
+  const connecting = Deno.connect({ hostname, port });
+  try {
+    const result = await Promise.race([connecting, timedOut]);
+    if (result === "timeout") {
+      connecting.then((conn) => conn.close(), () => {});
+      return `connect timed out after ${connectMs} ms`;
+    }
+    result.close();
+    return null;
+  } catch (error) {
+    return networkError(error);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function readCapped(response: Response): Promise<string> {
+  if (response.body === null) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < MAX_ANSWER_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  const all = new Uint8Array(Math.min(size, MAX_ANSWER_BYTES));
+  let offset = 0;
+  for (const chunk of chunks) {
+    const part = chunk.subarray(0, all.length - offset);
+    all.set(part, offset);
+    offset += part.length;
+    if (offset >= all.length) break;
+  }
+  return new TextDecoder().decode(all);
+}
+
+/** A network error's kind, without the URL (which may hold a token). */
+function networkError(error: unknown): string {
+  if (error instanceof Deno.errors.ConnectionRefused) return "connection refused";
+  if (error instanceof Deno.errors.ConnectionReset) return "connection reset";
+  if (error instanceof Deno.errors.TimedOut) return "connection timed out";
+  if (error instanceof Deno.errors.NotFound) return "host not found";
+  const name = error instanceof Error ? error.name : "Error";
+  const message = error instanceof Error ? error.message : String(error);
+  if (/dns|lookup|resolve/i.test(message)) return "host not found";
+  if (/certificate|tls|ssl/i.test(message)) return "TLS error";
+  if (/refused/i.test(message)) return "connection refused";
+  if (/reset|closed|incomplete/i.test(message)) return "connection closed";
+  return `network error (${name})`;
+}

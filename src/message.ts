@@ -1,0 +1,122 @@
+// The neutral message every destination renders in its own native form, and how it is made
+// from Liquid templates: an event type's built-in defaults, overridden part by part by a route.
+
+import { DEFAULT_MESSAGES, GENERIC_MESSAGE } from "./default_messages.ts";
+import { compileTemplate, type Template } from "./template.ts";
+
+/** A field of a message: a short label and its value. */
+export interface MessageField {
+  name: string;
+  value: string;
+  inline: boolean;
+}
+
+/** What a destination renders: plain text throughout; each destination escapes it itself. */
+export interface Message {
+  title: string;
+  text: string;
+  fields: MessageField[];
+  link: { url: string; label: string } | null;
+  image: string | null;
+  author: { name: string; url: string | null; icon: string | null } | null;
+  /** A hex colour such as "#2eb67d", for destinations that show one. */
+  color: string | null;
+}
+
+/** Liquid sources of a field. */
+export interface FieldSource {
+  name: string;
+  value: string;
+  inline?: boolean | undefined;
+}
+
+/** Liquid sources of a message's parts. */
+export interface MessageSources {
+  title?: string;
+  text?: string;
+  fields?: FieldSource[];
+  link_url?: string;
+  link_label?: string;
+  image?: string;
+  author_name?: string;
+  author_url?: string;
+  author_icon?: string;
+  color?: string;
+}
+
+/** A compiled message: renders a template scope into a {@linkcode Message}. */
+export type MessageTemplate = (scope: object) => Message;
+
+/**
+ * Compiles the message for an event type: the type's built-in defaults (a generic one for
+ * unknown types) with `overrides` replacing whole parts. Throws SyntaxError naming the part.
+ */
+export function compileMessage(eventType: string, overrides: MessageSources = {}): MessageTemplate {
+  const sources = { ...(DEFAULT_MESSAGES[eventType] ?? GENERIC_MESSAGE), ...overrides };
+  const part = (name: string, source: string | undefined): Template => {
+    if (source === undefined) return () => "";
+    try {
+      return compileTemplate(source);
+    } catch (error) {
+      throw new SyntaxError(`${name}: ${(error as Error).message}`);
+    }
+  };
+  const title = part("title", sources.title);
+  const text = part("text", sources.text);
+  const fields = (sources.fields ?? []).map((field, i) => ({
+    name: part(`fields[${i}].name`, field.name),
+    value: part(`fields[${i}].value`, field.value),
+    inline: field.inline ?? true,
+  }));
+  const linkUrl = part("link_url", sources.link_url);
+  const linkLabel = part("link_label", sources.link_label);
+  const image = part("image", sources.image);
+  const authorName = part("author_name", sources.author_name);
+  const authorUrl = part("author_url", sources.author_url);
+  const authorIcon = part("author_icon", sources.author_icon);
+  const color = part("color", sources.color);
+  return (scope) => {
+    const url = httpUrlOrNull(linkUrl(scope));
+    const name = clean(authorName(scope));
+    return {
+      title: clean(title(scope)),
+      text: text(scope).trim(),
+      fields: fields.map((f) => ({
+        name: clean(f.name(scope)),
+        value: f.value(scope).trim(),
+        inline: f.inline,
+      })).filter((f) => f.name !== "" && f.value !== ""),
+      link: url === null ? null : { url, label: clean(linkLabel(scope)) || url },
+      image: httpUrlOrNull(image(scope)),
+      author: name === ""
+        ? null
+        : { name, url: httpUrlOrNull(authorUrl(scope)), icon: httpUrlOrNull(authorIcon(scope)) },
+      color: /^#[0-9a-fA-F]{6}$/.test(color(scope).trim()) ? color(scope).trim() : null,
+    };
+  };
+}
+
+/** The plain-text form of a message: title, text, then one "name: value" line per field. */
+export function plainText(message: Message): string {
+  const lines = [message.title];
+  if (message.text) lines.push(message.text);
+  for (const field of message.fields) lines.push(`${field.name}: ${field.value}`);
+  if (message.link) lines.push(`${message.link.label}: ${message.link.url}`);
+  return lines.filter((l) => l !== "").join("\n");
+}
+
+/** Collapses runs of white space on one line; titles and names are single lines. */
+function clean(text: string): string {
+  return text.replace(/\s+/g, " ").trim();
+}
+
+function httpUrlOrNull(text: string): string | null {
+  const value = text.trim();
+  if (value === "") return null;
+  try {
+    const url = new URL(value);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,107 @@
+// Prometheus text-format metrics: counters, one histogram, and gauges read when scraped.
+
+type Labels = Record<string, string>;
+
+interface Family {
+  help: string;
+  type: "counter" | "gauge" | "histogram";
+  values: Map<string, { labels: Labels; value: number; buckets?: number[]; sum?: number }>;
+}
+
+/** Latency buckets, in seconds. */
+const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** A registry of metrics rendered in Prometheus' text format. */
+export class Metrics {
+  #families = new Map<string, Family>();
+  #collectors: Array<() => Promise<void> | void> = [];
+
+  #family(name: string, type: Family["type"], help: string): Family {
+    let family = this.#families.get(name);
+    if (family === undefined) {
+      family = { help, type, values: new Map() };
+      this.#families.set(name, family);
+    }
+    return family;
+  }
+
+  /** Adds `by` to a counter. */
+  inc(name: string, help: string, labels: Labels = {}, by = 1): void {
+    const family = this.#family(name, "counter", help);
+    const key = labelKey(labels);
+    const entry = family.values.get(key);
+    if (entry) entry.value += by;
+    else family.values.set(key, { labels, value: by });
+  }
+
+  /** Sets a gauge. */
+  set(name: string, help: string, labels: Labels, value: number): void {
+    this.#family(name, "gauge", help).values.set(labelKey(labels), { labels, value });
+  }
+
+  /** Clears a gauge's series, before a collector sets the current ones. */
+  reset(name: string): void {
+    this.#families.get(name)?.values.clear();
+  }
+
+  /** Records a duration in seconds in a histogram. */
+  observe(name: string, help: string, labels: Labels, seconds: number): void {
+    const family = this.#family(name, "histogram", help);
+    const key = labelKey(labels);
+    let entry = family.values.get(key);
+    if (entry === undefined) {
+      entry = { labels, value: 0, buckets: BUCKETS.map(() => 0), sum: 0 };
+      family.values.set(key, entry);
+    }
+    entry.value += 1;
+    entry.sum! += seconds;
+    BUCKETS.forEach((bound, i) => {
+      if (seconds <= bound) entry.buckets![i]! += 1;
+    });
+  }
+
+  /** Registers a function that updates gauges before each scrape. */
+  collect(collector: () => Promise<void> | void): void {
+    this.#collectors.push(collector);
+  }
+
+  /** The current value of a counter or gauge series, for tests and `check`. */
+  value(name: string, labels: Labels = {}): number {
+    return this.#families.get(name)?.values.get(labelKey(labels))?.value ?? 0;
+  }
+
+  /** Renders every metric in Prometheus' text exposition format. */
+  async render(): Promise<string> {
+    for (const collector of this.#collectors) await collector();
+    const lines: string[] = [];
+    for (const [name, family] of [...this.#families].sort(([a], [b]) => a.localeCompare(b))) {
+      lines.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} ${family.type}`);
+      for (const entry of family.values.values()) {
+        if (family.type !== "histogram") {
+          lines.push(`${name}${format(entry.labels)} ${entry.value}`);
+          continue;
+        }
+        BUCKETS.forEach((bound, i) => {
+          lines.push(
+            `${name}_bucket${format({ ...entry.labels, le: String(bound) })} ${entry.buckets![i]}`,
+          );
+        });
+        lines.push(`${name}_bucket${format({ ...entry.labels, le: "+Inf" })} ${entry.value}`);
+        lines.push(`${name}_sum${format(entry.labels)} ${entry.sum}`);
+        lines.push(`${name}_count${format(entry.labels)} ${entry.value}`);
+      }
+    }
+    return lines.join("\n") + "\n";
+  }
+}
+
+function labelKey(labels: Labels): string {
+  return Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join(",");
+}
+
+function format(labels: Labels): string {
+  const keys = Object.keys(labels);
+  if (keys.length === 0) return "";
+  const escape = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+  return `{${keys.map((k) => `${k}="${escape(labels[k]!)}"`).join(",")}}`;
+}

@@ -1,0 +1,197 @@
+// The wiring: one relay from one config — store, verifier, HTTP server and delivery worker —
+// with reload and a graceful stop. main.ts and the end-to-end tests both start relays here.
+
+import { dirname } from "node:path";
+import { compileConfig, type Runtime } from "./compile.ts";
+import type { Config } from "./config.ts";
+import { GroupCommit } from "./group_commit.ts";
+import type { Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+import { createHandler } from "./server.ts";
+import type { Store } from "./store.ts";
+import { SqliteStore } from "./store_sqlite.ts";
+import { Verifier } from "./verify.ts";
+import { Dispatcher, REPLAY_WINDOW_MS } from "./worker.ts";
+
+/** The default database path when the config names none. */
+export const DEFAULT_SQLITE_PATH = "./data/hero-relay.db";
+
+/** Options of {@linkcode startRelay}. */
+export interface RelayOptions {
+  config: Config;
+  /** Names the config in errors (its file path). */
+  source: string;
+  log: Logger;
+  /** Where console destinations print. */
+  write: (text: string) => void;
+  /** Overrides `listen.hostname` / `listen.port` (port 0 picks a free one). */
+  hostname?: string;
+  port?: number;
+  /** The clock (ms); injected in tests. */
+  now?: () => number;
+  /** Worker poll interval (ms). */
+  pollMs?: number;
+}
+
+/** A running relay. */
+export interface Relay {
+  /** Base URL, such as "http://127.0.0.1:8080". */
+  url: string;
+  store: Store;
+  metrics: Metrics;
+  dispatcher: Dispatcher;
+  /** Applies a new config; throws ConfigError and keeps the old one when it is bad. */
+  reload(config: Config): Promise<void>;
+  /** Stops accepting, finishes or releases in-flight attempts, closes the store. */
+  stop(deadlineMs?: number): Promise<void>;
+}
+
+/** Opens the store a config names, creating the database's folder if needed. */
+export function openStore(config: Config): SqliteStore {
+  const path = config.store.sqlite ?? DEFAULT_SQLITE_PATH;
+  if (path !== ":memory:") Deno.mkdirSync(dirname(path), { recursive: true });
+  return SqliteStore.open(path);
+}
+
+/** Starts a relay; throws ConfigError for a config that compiles badly. */
+export async function startRelay(options: RelayOptions): Promise<Relay> {
+  const { log } = options;
+  let runtime: Runtime = compileConfig(options.config, options.source, { write: options.write });
+  const lock = await lockStore(runtime.config);
+  const store = openStore(runtime.config);
+  const synchronous = store.synchronous();
+  // A single relay owns the SQLite file (the lock says so), so every lease is a dead one's.
+  await store.release(null);
+  const metrics = new Metrics();
+  let verifier = await createVerifier(runtime.config);
+  const dispatcher = new Dispatcher({
+    store,
+    runtime: () => runtime,
+    log,
+    metrics,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.pollMs ? { pollMs: options.pollMs } : {}),
+  });
+  const commits = new GroupCommit(store);
+  const handler = createHandler({
+    verifier: () => verifier,
+    ingest: (event) => commits.add(event),
+    accepted: () => dispatcher.notify(),
+    ready: () => store.ping(),
+    maxBodyBytes: () => runtime.config.influencer_hero.max_body_bytes,
+    replayWindowMs: REPLAY_WINDOW_MS,
+    log,
+    metrics,
+    ...(options.now ? { now: options.now } : {}),
+  });
+  metrics.collect(async () => {
+    const stats = await store.queueStats();
+    const now = (options.now ?? Date.now)();
+    metrics.reset("hero_relay_queue_depth");
+    metrics.reset("hero_relay_queue_oldest_age_seconds");
+    for (const s of stats) {
+      metrics.set("hero_relay_queue_depth", "Deliveries waiting, per destination", {
+        destination: s.destination,
+      }, s.depth);
+      metrics.set(
+        "hero_relay_queue_oldest_age_seconds",
+        "Age of the oldest waiting delivery, per destination",
+        { destination: s.destination },
+        s.oldestAt === null ? 0 : Math.max(0, (now - s.oldestAt) / 1000),
+      );
+    }
+    metrics.reset("hero_relay_destination_disabled");
+    const disabled = new Set((await store.disabledDestinations()).map((d) => d.name));
+    for (const name of runtime.destinations.keys()) {
+      metrics.set(
+        "hero_relay_destination_disabled",
+        "1 when a destination is disabled because its endpoint is gone",
+        { destination: name },
+        disabled.has(name) ? 1 : 0,
+      );
+    }
+  });
+  const abort = new AbortController();
+  const { hostname, port } = runtime.config.listen;
+  let resolveListening: (addr: Deno.NetAddr) => void;
+  const listening = new Promise<Deno.NetAddr>((resolve) => resolveListening = resolve);
+  const server = Deno.serve({
+    hostname: options.hostname ?? hostname,
+    port: options.port ?? port,
+    signal: abort.signal,
+    onListen: (addr) => resolveListening(addr as Deno.NetAddr),
+  }, handler);
+  const addr = await listening;
+  await dispatcher.start();
+  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}`;
+  log.info("relay started", {
+    url: `http://${host}:${addr.port}`,
+    store: runtime.config.store.sqlite ?? DEFAULT_SQLITE_PATH,
+    synchronous: synchronous === 2 ? "FULL" : String(synchronous),
+    routes: runtime.routes.length,
+    destinations: runtime.destinations.size,
+  });
+  let stopped: Promise<void> | null = null;
+  return {
+    url,
+    store,
+    metrics,
+    dispatcher,
+    async reload(config: Config) {
+      const next = compileConfig(config, options.source, { write: options.write });
+      const nextVerifier = await createVerifier(next.config);
+      const { hostname: h, port: p } = next.config.listen;
+      if (h !== runtime.config.listen.hostname || p !== runtime.config.listen.port) {
+        log.warn("listen address changes take effect at the next start");
+      }
+      if (next.config.store.sqlite !== runtime.config.store.sqlite) {
+        log.warn("store changes take effect at the next start");
+      }
+      runtime = next;
+      verifier = nextVerifier;
+      dispatcher.reconcile();
+      dispatcher.notify();
+      log.info("config reloaded", {
+        routes: next.routes.length,
+        destinations: next.destinations.size,
+      });
+    },
+    stop(deadlineMs = 10_000) {
+      stopped ??= (async () => {
+        abort.abort();
+        await server.finished;
+        await dispatcher.stop(deadlineMs);
+        await store.close();
+        lock?.close();
+        log.info("relay stopped");
+      })();
+      return stopped;
+    },
+  };
+}
+
+function createVerifier(config: Config): Promise<Verifier> {
+  return Verifier.create(config.influencer_hero.signing_secrets, {
+    toleranceSeconds: config.influencer_hero.tolerance_seconds,
+  });
+}
+
+/** Takes an exclusive lock beside the database, so two relays never share one SQLite file. */
+async function lockStore(config: Config): Promise<Deno.FsFile | null> {
+  const path = config.store.sqlite ?? DEFAULT_SQLITE_PATH;
+  if (path === ":memory:") return null;
+  Deno.mkdirSync(dirname(path), { recursive: true });
+  const file = await Deno.open(`${path}.lock`, { create: true, write: true });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const locked = await Promise.race([
+    file.lock(true).then(() => true),
+    new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 2_000)),
+  ]);
+  clearTimeout(timer);
+  if (!locked) {
+    file.close();
+    throw new Error(`Cannot start: another relay is using the store "${path}"`);
+  }
+  return file;
+}

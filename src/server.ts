@@ -1,0 +1,262 @@
+// Receiving: the HTTP handler. A webhook is checked (method, path, content type, size, signature,
+// timestamp, JSON), committed to the store, and only then answered 2xx with the stored event's
+// id and type. Errors become responses in exactly one place, `respond`.
+
+import {
+  detectEventType,
+  isEventName,
+  KNOWN_EVENT_NAMES,
+  orderKey,
+  signedTimestamp,
+} from "./events.ts";
+import { newId, sha256Hex } from "./ids.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+import type { Payload } from "./samples.ts";
+import type { InsertResult, NewEvent } from "./store.ts";
+import type { Verifier, VerifyFailure } from "./verify.ts";
+import { metricType } from "./worker.ts";
+
+/** Header carrying the hex HMAC-SHA256 of the body. */
+export const SIGNATURE_HEADER = "x-influencerhero-signature";
+/** Header carrying the Unix time the request was sent. */
+export const TIMESTAMP_HEADER = "x-influencerhero-timestamp";
+
+/** What the handler needs. */
+export interface HandlerOptions {
+  /** The current verifier (it changes when secrets are reloaded). */
+  verifier: () => Verifier;
+  /** Stores an event durably; resolves after the commit. */
+  ingest: (event: NewEvent) => Promise<InsertResult>;
+  /** Called after new events are committed. */
+  accepted: () => void;
+  /** Throws when the store is unusable. */
+  ready: () => Promise<void>;
+  maxBodyBytes: () => number;
+  /** Bodies whose signed `webhook_timestamp` is older than this (ms) are refused. */
+  replayWindowMs: number;
+  log: Logger;
+  metrics: Metrics;
+  now?: () => number;
+}
+
+/** An error answered with its status and a small JSON body. */
+class HttpError extends Error {
+  status: number;
+  headers: Record<string, string>;
+
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = "HttpError";
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+/** Why a request failed verification, as told to the sender (never which secret was close). */
+const FAILURE_TEXT: Record<VerifyFailure, string> = {
+  missing_signature: "Missing X-InfluencerHero-Signature header",
+  malformed_signature: "X-InfluencerHero-Signature must be 64 hexadecimal characters",
+  missing_timestamp: "Missing X-InfluencerHero-Timestamp header",
+  malformed_timestamp: "X-InfluencerHero-Timestamp must be Unix seconds",
+  stale_timestamp: "X-InfluencerHero-Timestamp is too old",
+  future_timestamp: "X-InfluencerHero-Timestamp is too far in the future",
+  bad_signature: "Signature does not match",
+};
+
+const HOOK_PATH = /^\/hooks(?:\/([^/]*))?\/?$/;
+
+/** Creates the relay's request handler. */
+export function createHandler(options: HandlerOptions): (request: Request) => Promise<Response> {
+  const now = options.now ?? Date.now;
+  const { log, metrics } = options;
+
+  async function route(request: Request, url: URL): Promise<Response> {
+    const match = HOOK_PATH.exec(url.pathname);
+    if (match) {
+      if (request.method !== "POST") throw new HttpError(405, "Use POST", { allow: "POST" });
+      const segment = match[1];
+      if (segment !== undefined && segment !== "" && !isEventName(segment)) {
+        throw new HttpError(404, "Unknown path: event types are lowercase letters, digits and _");
+      }
+      return await receive(request, segment || null);
+    }
+    if (url.pathname === "/healthz" || url.pathname === "/readyz" || url.pathname === "/metrics") {
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        throw new HttpError(405, "Use GET", { allow: "GET, HEAD" });
+      }
+      if (url.pathname === "/healthz") return json(200, { ok: true });
+      if (url.pathname === "/metrics") {
+        return new Response(await metrics.render(), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        });
+      }
+      try {
+        await options.ready();
+        return json(200, { ok: true });
+      } catch {
+        return json(503, { ok: false, error: "The store is not usable" });
+      }
+    }
+    throw new HttpError(404, "Unknown path");
+  }
+
+  async function receive(request: Request, pathType: string | null): Promise<Response> {
+    const contentType = request.headers.get("content-type") ?? "";
+    const mediaType = contentType.split(";")[0]!.trim().toLowerCase();
+    if (mediaType !== "application/json" && !/^application\/[a-z0-9.+-]+\+json$/.test(mediaType)) {
+      throw new HttpError(415, "Content-Type must be application/json");
+    }
+    const body = await readBody(request, options.maxBodyBytes());
+    const result = await options.verifier().verify(
+      body,
+      request.headers.get(SIGNATURE_HEADER),
+      request.headers.get(TIMESTAMP_HEADER),
+    );
+    if (!result.ok) {
+      metrics.inc("hero_relay_verification_failures_total", "Requests that failed verification", {
+        reason: result.reason,
+      });
+      throw new HttpError(401, FAILURE_TEXT[result.reason], { "x-reason": result.reason });
+    }
+    let payload: Payload;
+    let text: string;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body);
+      payload = JSON.parse(text);
+    } catch {
+      throw new HttpError(400, "Body is not valid UTF-8 JSON");
+    }
+    if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
+      throw new HttpError(400, "Body must be a JSON object");
+    }
+    const received = now();
+    const signed = signedTimestamp(payload);
+    if (signed !== null && received - signed * 1000 > options.replayWindowMs) {
+      metrics.inc("hero_relay_verification_failures_total", "Requests that failed verification", {
+        reason: "stale_webhook_timestamp",
+      });
+      throw new HttpError(401, "webhook_timestamp is older than the replay window", {
+        "x-reason": "stale_webhook_timestamp",
+      });
+    }
+    const type = pathType ?? detectEventType(payload);
+    let stored: InsertResult;
+    try {
+      stored = await options.ingest({
+        id: newId("evt", received),
+        type,
+        receivedAt: received,
+        body: text,
+        fingerprint: await sha256Hex(body),
+        orderKey: orderKey(payload),
+      });
+    } catch (error) {
+      log.error("cannot store event", { type, error: (error as Error).message });
+      throw new HttpError(503, "The event could not be stored; retry later", {
+        "retry-after": "5",
+      });
+    }
+    if (stored.duplicate) {
+      metrics.inc("hero_relay_events_duplicate_total", "Replayed bodies answered as duplicates", {
+        type: metricType(stored.type),
+      });
+    } else {
+      metrics.inc("hero_relay_events_accepted_total", "Events accepted and stored", {
+        type: metricType(stored.type),
+      });
+      options.accepted();
+    }
+    return json(200, { ok: true, id: stored.id, type: stored.type, duplicate: stored.duplicate }, {
+      "x-event-id": stored.id,
+    });
+  }
+
+  return async function handle(request: Request): Promise<Response> {
+    const started = performance.now();
+    const url = new URL(request.url);
+    let response: Response;
+    try {
+      response = await route(request, url);
+    } catch (error) {
+      response = respond(error, log);
+    }
+    const label = pathLabel(url.pathname);
+    metrics.inc("hero_relay_http_requests_total", "HTTP requests by path and status", {
+      path: label,
+      status: String(response.status),
+    });
+    if (label !== "/healthz" && label !== "/metrics") {
+      log.info("request", {
+        method: request.method,
+        path: label,
+        status: response.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        event: response.headers.get("x-event-id") ?? undefined,
+        reason: response.headers.get("x-reason") ?? undefined,
+      });
+    }
+    response.headers.delete("x-reason");
+    return response;
+  };
+}
+
+/** Reads at most `limit` bytes, failing with 413 past it, with or without Content-Length. */
+async function readBody(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer>> {
+  const tooLarge = () => new HttpError(413, `Body is larger than ${limit} bytes`);
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > limit) throw tooLarge();
+  if (request.body === null) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge();
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    throw new HttpError(400, "The request body could not be read");
+  }
+  if (chunks.length === 1) return new Uint8Array(chunks[0]!);
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+function respond(error: unknown, log: Logger): Response {
+  if (error instanceof HttpError) {
+    return json(error.status, { ok: false, error: error.message }, error.headers);
+  }
+  log.error("unexpected error while handling a request", { error: (error as Error)?.name });
+  return json(500, { ok: false, error: "Internal error" });
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+/** A path as a metric and log label, with bounded cardinality. */
+function pathLabel(path: string): string {
+  const match = HOOK_PATH.exec(path);
+  if (match) {
+    if (!match[1]) return "/hooks";
+    return KNOWN_EVENT_NAMES.has(match[1]) ? `/hooks/${match[1]}` : "/hooks/other";
+  }
+  if (path === "/healthz" || path === "/readyz" || path === "/metrics") return path;
+  return "other";
+}

@@ -1,0 +1,456 @@
+// The embedded store: one SQLite file (node:sqlite) in WAL mode with synchronous=FULL, so a
+// commit survives a crash of the process and of the machine before the sender gets its 2xx.
+
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import type {
+  Attempt,
+  Completion,
+  Delivery,
+  DeliveryFilter,
+  DisabledDestination,
+  InsertResult,
+  LeasedDelivery,
+  LeaseOptions,
+  NewDelivery,
+  NewEvent,
+  PruneOptions,
+  PruneResult,
+  QueueStats,
+  Store,
+  StoredEvent,
+} from "./store.ts";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  fingerprint TEXT NOT NULL UNIQUE,
+  order_key TEXT,
+  body TEXT NOT NULL,
+  routed_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS events_unrouted ON events (seq) WHERE routed_at IS NULL;
+CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
+CREATE TABLE IF NOT EXISTS deliveries (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  event_id TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  destination TEXT NOT NULL,
+  route TEXT NOT NULL,
+  order_key TEXT,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_at INTEGER NOT NULL,
+  cycle_at INTEGER NOT NULL,
+  lease_until INTEGER,
+  lease_owner TEXT,
+  last_error TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (destination, next_at)
+  WHERE status IN ('pending', 'failed');
+CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (destination, order_key, seq)
+  WHERE status IN ('pending', 'failed');
+CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries (event_id);
+CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries (status, updated_at);
+CREATE TABLE IF NOT EXISTS attempts (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  delivery_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  ms INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  http_status INTEGER,
+  error TEXT
+);
+CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id);
+CREATE TABLE IF NOT EXISTS destination_state (
+  name TEXT PRIMARY KEY,
+  disabled_at INTEGER NOT NULL,
+  reason TEXT NOT NULL
+);
+`;
+
+const DELIVERY_COLUMNS = "d.id, d.event_id, d.event_type, d.destination, d.route, d.order_key, " +
+  "d.status, d.attempts, d.next_at, d.cycle_at, d.created_at, d.updated_at, d.last_error";
+
+type Row = Record<string, SQLInputValue>;
+
+/** Options of {@linkcode SqliteStore.open}. */
+export interface SqliteOptions {
+  /** "FULL" (default) makes each commit durable against power loss; "NORMAL" only against crashes. */
+  synchronous?: "FULL" | "NORMAL";
+}
+
+/** The SQLite implementation of {@linkcode Store}. */
+export class SqliteStore implements Store {
+  #db: DatabaseSync;
+  #statements = new Map<string, StatementSync>();
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  /** Opens (and creates if needed) the database file; ":memory:" for tests. */
+  static open(path: string, options: SqliteOptions = {}): SqliteStore {
+    const db = new DatabaseSync(path);
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec(`PRAGMA synchronous = ${options.synchronous ?? "FULL"}`);
+    db.exec("PRAGMA busy_timeout = 5000");
+    db.exec("PRAGMA foreign_keys = OFF");
+    db.exec(SCHEMA);
+    return new SqliteStore(db);
+  }
+
+  /** The synchronous setting in force, read back from SQLite (2 = FULL, 1 = NORMAL). */
+  synchronous(): number {
+    return Number((this.#db.prepare("PRAGMA synchronous").get() as Row)["synchronous"]);
+  }
+
+  #stmt(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #transaction<T>(work: () => T): T {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = work();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  insertEvents(events: readonly NewEvent[]): Promise<InsertResult[]> {
+    const insert = this.#stmt(
+      "INSERT INTO events (id, type, received_at, fingerprint, order_key, body) " +
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
+    );
+    const existing = this.#stmt("SELECT id, type FROM events WHERE fingerprint = ?");
+    try {
+      return Promise.resolve(this.#transaction(() =>
+        events.map((event) => {
+          const { changes } = insert.run(
+            event.id,
+            event.type,
+            event.receivedAt,
+            event.fingerprint,
+            event.orderKey,
+            event.body,
+          );
+          if (changes > 0) return { id: event.id, type: event.type, duplicate: false };
+          const row = existing.get(event.fingerprint) as Row;
+          return { id: String(row["id"]), type: String(row["type"]), duplicate: true };
+        })
+      ));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  unroutedEvents(limit: number): Promise<StoredEvent[]> {
+    const rows = this.#stmt(
+      "SELECT * FROM events WHERE routed_at IS NULL ORDER BY seq LIMIT ?",
+    ).all(limit) as Row[];
+    return Promise.resolve(rows.map(toEvent));
+  }
+
+  routeEvents(
+    routed: ReadonlyArray<{ eventId: string; deliveries: NewDelivery[] }>,
+    at: number,
+  ): Promise<void> {
+    const insert = this.#stmt(
+      "INSERT INTO deliveries (id, event_id, event_type, destination, route, order_key, status, " +
+        "next_at, cycle_at, created_at, updated_at) " +
+        "SELECT ?, id, type, ?, ?, ?, 'pending', ?, ?, ?, ? FROM events WHERE id = ?",
+    );
+    const mark = this.#stmt("UPDATE events SET routed_at = ? WHERE id = ?");
+    return settle(() =>
+      this.#transaction(() => {
+        for (const { eventId, deliveries } of routed) {
+          for (const d of deliveries) {
+            insert.run(d.id, d.destination, d.route, d.orderKey, at, at, at, at, eventId);
+          }
+          mark.run(at, eventId);
+        }
+      })
+    );
+  }
+
+  lease(destination: string, options: LeaseOptions): Promise<LeasedDelivery[]> {
+    const select = this.#stmt(
+      `SELECT ${DELIVERY_COLUMNS}, d.seq, e.body, e.received_at AS event_received_at ` +
+        "FROM deliveries d JOIN events e ON e.id = d.event_id " +
+        "WHERE d.destination = ? AND d.status IN ('pending', 'failed') AND d.next_at <= ? " +
+        "AND (d.lease_until IS NULL OR d.lease_until <= ?) " +
+        "AND (? = 0 OR d.order_key IS NULL OR NOT EXISTS (" +
+        "SELECT 1 FROM deliveries p WHERE p.destination = d.destination " +
+        "AND p.order_key = d.order_key AND p.seq < d.seq AND p.status IN ('pending', 'failed'))) " +
+        "ORDER BY d.seq LIMIT ?",
+    );
+    const take = this.#stmt(
+      "UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE seq = ?",
+    );
+    return settle(() =>
+      this.#transaction(() => {
+        const rows = select.all(
+          destination,
+          options.now,
+          options.now,
+          options.ordered ? 1 : 0,
+          options.limit,
+        ) as Row[];
+        for (const row of rows) take.run(options.now + options.leaseMs, options.owner, row["seq"]!);
+        return rows.map((row) => ({
+          ...toDelivery(row),
+          body: String(row["body"]),
+          eventReceivedAt: Number(row["event_received_at"]),
+        }));
+      })
+    );
+  }
+
+  complete(completions: readonly Completion[]): Promise<void> {
+    const update = this.#stmt(
+      "UPDATE deliveries SET status = ?, attempts = ?, next_at = ?, last_error = ?, " +
+        "lease_until = NULL, lease_owner = NULL, updated_at = ? WHERE id = ?",
+    );
+    return settle(() =>
+      this.#transaction(() => {
+        for (const c of completions) {
+          update.run(c.status, c.attempts, c.nextAt, c.lastError, c.attempt.at, c.deliveryId);
+          this.#recordAttempt(c.attempt);
+        }
+      })
+    );
+  }
+
+  #recordAttempt(a: Attempt): void {
+    this.#stmt(
+      "INSERT INTO attempts (delivery_id, at, ms, outcome, http_status, error) " +
+        "VALUES (?, ?, ?, ?, ?, ?)",
+    ).run(a.deliveryId, a.at, Math.round(a.ms), a.outcome, a.httpStatus, a.error);
+  }
+
+  release(deliveryIds: readonly string[] | null): Promise<void> {
+    return settle(() => {
+      if (deliveryIds === null) {
+        this.#db.exec(
+          "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL",
+        );
+        return;
+      }
+      const clear = this.#stmt(
+        "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE id = ?",
+      );
+      this.#transaction(() => deliveryIds.forEach((id) => clear.run(id)));
+    });
+  }
+
+  listDeliveries(filter: DeliveryFilter): Promise<Delivery[]> {
+    const where: string[] = [];
+    const args: SQLInputValue[] = [];
+    if (filter.status !== undefined) (where.push("d.status = ?"), args.push(filter.status));
+    if (filter.destination !== undefined) {
+      where.push("d.destination = ?");
+      args.push(filter.destination);
+    }
+    if (filter.eventType !== undefined) {
+      (where.push("d.event_type = ?"), args.push(filter.eventType));
+    }
+    if (filter.since !== undefined) (where.push("d.created_at >= ?"), args.push(filter.since));
+    args.push(filter.limit ?? 1000);
+    const sql = `SELECT ${DELIVERY_COLUMNS} FROM deliveries d` +
+      (where.length ? ` WHERE ${where.join(" AND ")}` : "") + " ORDER BY d.seq LIMIT ?";
+    return settle(() => (this.#db.prepare(sql).all(...args) as Row[]).map(toDelivery));
+  }
+
+  getDelivery(id: string): Promise<{ delivery: Delivery; attempts: Attempt[] } | null> {
+    return settle(() => {
+      const row = this.#stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries d WHERE d.id = ?`)
+        .get(id) as Row | undefined;
+      if (row === undefined) return null;
+      const attempts = (this.#stmt("SELECT * FROM attempts WHERE delivery_id = ? ORDER BY seq")
+        .all(id) as Row[]).map((a) => ({
+          deliveryId: String(a["delivery_id"]),
+          at: Number(a["at"]),
+          ms: Number(a["ms"]),
+          outcome: String(a["outcome"]) as Attempt["outcome"],
+          httpStatus: a["http_status"] === null ? null : Number(a["http_status"]),
+          error: a["error"] === null ? null : String(a["error"]),
+        }));
+      return { delivery: toDelivery(row), attempts };
+    });
+  }
+
+  getEvent(id: string): Promise<StoredEvent | null> {
+    const row = this.#stmt("SELECT * FROM events WHERE id = ?").get(id) as Row | undefined;
+    return Promise.resolve(row === undefined ? null : toEvent(row));
+  }
+
+  listEvents(options: { type?: string; limit?: number }): Promise<StoredEvent[]> {
+    const limit = options.limit ?? 100;
+    const rows = options.type === undefined
+      ? this.#stmt("SELECT * FROM events ORDER BY seq DESC LIMIT ?").all(limit)
+      : this.#stmt("SELECT * FROM events WHERE type = ? ORDER BY seq DESC LIMIT ?")
+        .all(options.type, limit);
+    return Promise.resolve((rows as Row[]).map(toEvent));
+  }
+
+  replay(ids: readonly string[], at: number): Promise<string[]> {
+    const update = this.#stmt(
+      "UPDATE deliveries SET status = 'pending', attempts = 0, cycle_at = ?, next_at = ?, " +
+        "lease_until = NULL, lease_owner = NULL, updated_at = ? " +
+        "WHERE id = ? AND (lease_until IS NULL OR lease_until <= ?)",
+    );
+    return settle(() =>
+      this.#transaction(() => {
+        const replayed: string[] = [];
+        for (const id of ids) {
+          if (update.run(at, at, at, id, at).changes === 0) continue;
+          this.#recordAttempt({
+            deliveryId: id,
+            at,
+            ms: 0,
+            outcome: "replay",
+            httpStatus: null,
+            error: null,
+          });
+          replayed.push(id);
+        }
+        return replayed;
+      })
+    );
+  }
+
+  disabledDestinations(): Promise<DisabledDestination[]> {
+    const rows = this.#stmt("SELECT * FROM destination_state ORDER BY name").all() as Row[];
+    return Promise.resolve(rows.map((row) => ({
+      name: String(row["name"]),
+      at: Number(row["disabled_at"]),
+      reason: String(row["reason"]),
+    })));
+  }
+
+  setDisabled(name: string, reason: string | null, at: number): Promise<boolean> {
+    return settle(() => {
+      if (reason === null) {
+        return this.#stmt("DELETE FROM destination_state WHERE name = ?").run(name).changes > 0;
+      }
+      return this.#stmt(
+        "INSERT INTO destination_state (name, disabled_at, reason) VALUES (?, ?, ?) " +
+          "ON CONFLICT (name) DO UPDATE SET disabled_at = excluded.disabled_at, reason = excluded.reason",
+      ).run(name, at, reason).changes > 0;
+    });
+  }
+
+  queueStats(): Promise<QueueStats[]> {
+    const rows = this.#stmt(
+      "SELECT destination, COUNT(*) AS depth, MIN(created_at) AS oldest FROM deliveries " +
+        "WHERE status IN ('pending', 'failed') GROUP BY destination",
+    ).all() as Row[];
+    return Promise.resolve(rows.map((row) => ({
+      destination: String(row["destination"]),
+      depth: Number(row["depth"]),
+      oldestAt: row["oldest"] === null ? null : Number(row["oldest"]),
+    })));
+  }
+
+  async prune(options: PruneOptions): Promise<PruneResult> {
+    const result = { deliveries: 0, events: 0 };
+    const deleteDeliveries = this.#stmt(
+      "DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries WHERE " +
+        "(status = 'delivered' AND updated_at < ?) OR (status = 'dead' AND updated_at < ?) LIMIT ?) " +
+        "RETURNING id",
+    );
+    const deleteAttempts = this.#stmt("DELETE FROM attempts WHERE delivery_id = ?");
+    const deleteEvents = this.#stmt(
+      "DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE e.received_at < ? " +
+        "AND e.routed_at IS NOT NULL AND NOT EXISTS " +
+        "(SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT ?)",
+    );
+    for (;;) {
+      const removed = this.#transaction(() => {
+        const rows = deleteDeliveries.all(
+          options.deliveredBefore,
+          options.deadBefore,
+          options.batch,
+        ) as Row[];
+        for (const row of rows) deleteAttempts.run(row["id"]!);
+        return rows.length;
+      });
+      result.deliveries += removed;
+      if (removed < options.batch) break;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    for (;;) {
+      const removed = this.#transaction(() =>
+        Number(deleteEvents.run(options.eventsBefore, options.batch).changes)
+      );
+      result.events += removed;
+      if (removed < options.batch) break;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    return result;
+  }
+
+  ping(): Promise<void> {
+    return settle(() => void this.#stmt("SELECT 1").get());
+  }
+
+  close(): Promise<void> {
+    return settle(() => {
+      if (!this.#db.isOpen) return;
+      this.#statements.clear();
+      this.#db.close();
+    });
+  }
+}
+
+function settle<T>(work: () => T): Promise<T> {
+  try {
+    return Promise.resolve(work());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function toEvent(row: Row): StoredEvent {
+  return {
+    id: String(row["id"]),
+    type: String(row["type"]),
+    receivedAt: Number(row["received_at"]),
+    body: String(row["body"]),
+    fingerprint: String(row["fingerprint"]),
+    orderKey: row["order_key"] === null ? null : String(row["order_key"]),
+    routedAt: row["routed_at"] === null ? null : Number(row["routed_at"]),
+  };
+}
+
+function toDelivery(row: Row): Delivery {
+  return {
+    id: String(row["id"]),
+    eventId: String(row["event_id"]),
+    eventType: String(row["event_type"]),
+    destination: String(row["destination"]),
+    route: String(row["route"]),
+    orderKey: row["order_key"] === null ? null : String(row["order_key"]),
+    status: String(row["status"]) as Delivery["status"],
+    attempts: Number(row["attempts"]),
+    nextAt: Number(row["next_at"]),
+    cycleAt: Number(row["cycle_at"]),
+    createdAt: Number(row["created_at"]),
+    updatedAt: Number(row["updated_at"]),
+    lastError: row["last_error"] === null ? null : String(row["last_error"]),
+  };
+}

@@ -1,0 +1,181 @@
+// Liquid templates (liquidjs), compiled once at load, with the filters messages need and Liquid
+// lacks. A missing field renders empty; rendering never throws.
+
+import { Liquid } from "liquidjs";
+
+/** A compiled template: renders a scope to text; never throws. */
+export type Template = (scope: object) => string;
+
+/** A compiled `when` condition: true when the payload matches. */
+export type Condition = (scope: object) => boolean;
+
+const ENGINE = createEngine();
+
+/**
+ * Compiles Liquid source. Throws SyntaxError naming the line and column on bad syntax or an
+ * unknown filter.
+ */
+export function compileTemplate(source: string): Template {
+  let parsed;
+  try {
+    parsed = ENGINE.parse(source);
+  } catch (error) {
+    throw new SyntaxError(liquidMessage(error));
+  }
+  return (scope) => {
+    try {
+      return ENGINE.renderSync(parsed, scope);
+    } catch {
+      return "";
+    }
+  };
+}
+
+/**
+ * Compiles a Liquid condition such as `order_information.order_revenue > 100 and
+ * deal_info.platform == "tiktok"`. Throws SyntaxError on bad syntax.
+ */
+export function compileCondition(expression: string): Condition {
+  if (expression.includes("%}") || expression.includes("{%")) {
+    throw new SyntaxError("a condition is an expression, without {% %} tags");
+  }
+  const template = compileTemplate(`{% if ${expression} %}1{% endif %}`);
+  return (scope) => template(scope) === "1";
+}
+
+function liquidMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split("\n")[0]!;
+}
+
+function createEngine(): Liquid {
+  const engine = new Liquid({
+    strictFilters: true,
+    strictVariables: false,
+    ownPropertyOnly: true,
+    cache: false,
+  });
+  engine.registerFilter("money", money);
+  engine.registerFilter("percent", percent);
+  engine.registerFilter("compact", compact);
+  engine.registerFilter("unix_date", unixDate);
+  engine.registerFilter("relative_time", relativeTime);
+  engine.registerFilter("truncate_text", truncateText);
+  engine.registerFilter("slack_escape", slackEscape);
+  engine.registerFilter("html_escape", htmlEscape);
+  engine.registerFilter("markdown_escape", markdownEscape);
+  return engine;
+}
+
+function toNumber(value: unknown): number | null {
+  if (typeof value === "number" && Number.isFinite(value)) return value;
+  if (typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value))) {
+    return Number(value);
+  }
+  return null;
+}
+
+/** `1500 | money: "USD"` → "$1,500.00"; an unknown currency code is written after the amount. */
+export function money(value: unknown, currency?: unknown): string {
+  const amount = toNumber(value);
+  if (amount === null) return value == null ? "" : String(value);
+  const code = typeof currency === "string" ? currency.trim().toUpperCase() : "";
+  if (/^[A-Z]{3}$/.test(code)) {
+    try {
+      return new Intl.NumberFormat("en-US", { style: "currency", currency: code }).format(amount);
+    } catch {
+      // Not a currency Intl knows: fall through.
+    }
+  }
+  const plain = new Intl.NumberFormat("en-US", {
+    minimumFractionDigits: 2,
+    maximumFractionDigits: 2,
+  })
+    .format(amount);
+  return code ? `${plain} ${code}` : plain;
+}
+
+/** `15 | percent` → "15%"; `0.1 | percent: "fraction"` → "10%". */
+export function percent(value: unknown, mode?: unknown): string {
+  const number = toNumber(value);
+  if (number === null) return value == null ? "" : String(value);
+  const scaled = mode === "fraction" ? number * 100 : number;
+  return `${new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 }).format(scaled)}%`;
+}
+
+/** `60000 | compact` → "60K"; `1250000 | compact` → "1.3M". */
+export function compact(value: unknown): string {
+  const number = toNumber(value);
+  if (number === null) return value == null ? "" : String(value);
+  return new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 })
+    .format(number);
+}
+
+function toDate(value: unknown): Date | null {
+  const number = toNumber(value);
+  if (number !== null) return new Date(number * 1000);
+  if (typeof value === "string" && value.trim() !== "") {
+    // "YYYY-MM-DD HH:MM:SS" without a zone, as Influencer Hero sends it, is taken as UTC.
+    const iso = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?$/.test(value)
+      ? value.replace(" ", "T") + "Z"
+      : value;
+    const date = new Date(iso);
+    if (!Number.isNaN(date.getTime())) return date;
+  }
+  return null;
+}
+
+/** Unix seconds (number or string) or an ISO date → "2023-08-30 20:26 UTC". */
+export function unixDate(value: unknown): string {
+  const date = toDate(value);
+  if (date === null) return value == null ? "" : String(value);
+  return date.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+}
+
+/** Unix seconds or an ISO date → "3 hours ago" / "in 5 minutes", against `now` (ms). */
+export function relativeTime(value: unknown, now?: unknown): string {
+  const date = toDate(value);
+  if (date === null) return value == null ? "" : String(value);
+  const base = toNumber(now) ?? Date.now();
+  const seconds = Math.round((date.getTime() - base) / 1000);
+  const units: Array<[Intl.RelativeTimeFormatUnit, number]> = [
+    ["year", 31_536_000],
+    ["month", 2_592_000],
+    ["day", 86_400],
+    ["hour", 3_600],
+    ["minute", 60],
+    ["second", 1],
+  ];
+  const format = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+  for (const [unit, size] of units) {
+    if (Math.abs(seconds) >= size || unit === "second") {
+      return format.format(Math.trunc(seconds / size), unit);
+    }
+  }
+  return "";
+}
+
+/** Cuts text to `length` characters (not UTF-16 units), ending with "…". */
+export function truncateText(value: unknown, length?: unknown): string {
+  const text = value == null ? "" : String(value);
+  const max = toNumber(length) ?? 200;
+  const chars = Array.from(text);
+  if (chars.length <= max) return text;
+  return chars.slice(0, Math.max(0, max - 1)).join("") + "…";
+}
+
+/** Escapes the three characters Slack's mrkdwn requires: `&`, `<`, `>`. */
+export function slackEscape(value: unknown): string {
+  return String(value ?? "").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** Escapes text for HTML (email, Telegram's HTML mode). */
+export function htmlEscape(value: unknown): string {
+  return String(value ?? "").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;");
+}
+
+/** Backslash-escapes Markdown markup (Discord, Mattermost): \ * _ ~ ` | > # [ ] ( ). */
+export function markdownEscape(value: unknown): string {
+  return String(value ?? "").replace(/([\\*_~`|>#\[\]()])/g, "\\$1");
+}

@@ -1,0 +1,502 @@
+// The delivery worker: routes stored events into deliveries, then runs one lane per destination
+// that leases due deliveries from the store, paces them (concurrency, rate limit, Retry-After),
+// makes each attempt and writes its result back. Nothing is delivered inside a webhook request,
+// and one destination's trouble never holds up another's lane.
+
+import {
+  type CompiledRoute,
+  type DestinationRuntime,
+  matchRoutes,
+  type Runtime,
+  templateScope,
+} from "./compile.ts";
+import type { DeliveryRequest } from "./destination.ts";
+import { newId } from "./ids.ts";
+import type { Logger } from "./log.ts";
+import { compileMessage, type MessageTemplate } from "./message.ts";
+import type { Metrics } from "./metrics.ts";
+import { decide, type Outcome } from "./retry.ts";
+import type { Payload } from "./samples.ts";
+import type { Completion, LeasedDelivery, NewDelivery, Store } from "./store.ts";
+
+/** How long accepted bodies are remembered to answer replays as duplicates: 7 days. */
+export const REPLAY_WINDOW_MS = 7 * 86_400_000;
+
+/** Options of {@linkcode Dispatcher}. */
+export interface DispatcherOptions {
+  store: Store;
+  /** The current runtime; called often, so a reload takes effect at once. */
+  runtime: () => Runtime;
+  log: Logger;
+  metrics?: Metrics;
+  /** The clock (ms); injected in tests. */
+  now?: () => number;
+  /** Random numbers in [0, 1) for jitter. */
+  random?: () => number;
+  /** How often idle loops look at the store again (ms). */
+  pollMs?: number;
+  /** Most deliveries leased, or events routed, per store call. */
+  batch?: number;
+}
+
+/** A wake-up signal: `wait(ms)` resolves on `notify()` or after `ms`, leaving no timer behind. */
+class Wakeup {
+  #waiters = new Set<() => void>();
+
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#waiters.add(done);
+    });
+  }
+
+  notify(): void {
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+}
+
+/** Routes and delivers stored events until stopped. */
+export class Dispatcher {
+  #options: Required<Omit<DispatcherOptions, "metrics">> & { metrics: Metrics | undefined };
+  #owner = newId("worker");
+  #running = false;
+  #routerWake = new Wakeup();
+  #routerDone: Promise<void> = Promise.resolve();
+  #maintainWake = new Wakeup();
+  #maintainDone: Promise<void> = Promise.resolve();
+  #lanes = new Map<string, Lane>();
+  #disabled = new Set<string>();
+  #abort = new AbortController();
+  #pending: Completion[] = [];
+  #flushing: Promise<void> | null = null;
+  #fallbackMessages = new Map<string, MessageTemplate>();
+
+  constructor(options: DispatcherOptions) {
+    this.#options = {
+      now: Date.now,
+      random: Math.random,
+      pollMs: 500,
+      batch: 100,
+      ...options,
+      metrics: options.metrics,
+    };
+  }
+
+  /** The lease owner id of this worker. */
+  get owner(): string {
+    return this.#owner;
+  }
+
+  /** Starts routing and delivering. */
+  async start(): Promise<void> {
+    this.#running = true;
+    await this.refreshDisabled();
+    this.#routerDone = this.#routeLoop();
+    this.#maintainDone = this.#maintainLoop();
+    this.reconcile();
+  }
+
+  /** New events were stored: route them now rather than at the next poll. */
+  notify(): void {
+    this.#routerWake.notify();
+  }
+
+  /** Starts lanes for destinations added by a reload; removed ones' lanes stop by themselves. */
+  reconcile(): void {
+    if (!this.#running) return;
+    for (const [name, runtime] of this.#options.runtime().destinations) {
+      if (!runtime.enabled || this.#lanes.has(name)) continue;
+      const lane = new Lane(name, this);
+      this.#lanes.set(name, lane);
+      lane.done = lane.run().finally(() => {
+        if (this.#lanes.get(name) === lane) this.#lanes.delete(name);
+      });
+    }
+    for (const lane of this.#lanes.values()) lane.wake.notify();
+  }
+
+  /** Re-reads which destinations are disabled (the CLI may enable one in another process). */
+  async refreshDisabled(): Promise<void> {
+    const disabled = await this.#options.store.disabledDestinations();
+    const names = new Set(disabled.map((d) => d.name));
+    const enabledAgain = [...this.#disabled].filter((name) => !names.has(name));
+    this.#disabled = names;
+    for (const name of enabledAgain) this.#lanes.get(name)?.wake.notify();
+  }
+
+  /** Whether a destination is disabled in the store. */
+  isDisabled(name: string): boolean {
+    return this.#disabled.has(name);
+  }
+
+  /**
+   * Stops: no new leases, in-flight attempts get until `deadlineMs` to finish, then are aborted
+   * and their leases released without counting an attempt. Results are written before it resolves.
+   */
+  async stop(deadlineMs = 10_000): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#routerWake.notify();
+    this.#maintainWake.notify();
+    for (const lane of this.#lanes.values()) lane.wake.notify();
+    const lanes = Promise.all([...this.#lanes.values()].map((lane) => lane.done));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((resolve) => timer = setTimeout(resolve, deadlineMs));
+    await Promise.race([lanes, deadline]);
+    clearTimeout(timer);
+    this.#abort.abort();
+    await lanes;
+    await this.#routerDone;
+    await this.#maintainDone;
+    await this.#flush();
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  get options() {
+    return this.#options;
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /** Re-reads disabled destinations every few polls and prunes old records hourly. */
+  async #maintainLoop(): Promise<void> {
+    const { log, pollMs } = this.#options;
+    let nextPrune = this.#options.now() + 60_000;
+    while (this.#running) {
+      await this.#maintainWake.wait(pollMs * 2);
+      if (!this.#running) break;
+      try {
+        await this.refreshDisabled();
+        const now = this.#options.now();
+        if (now >= nextPrune) {
+          nextPrune = now + 3_600_000;
+          const removed = await this.prune(now);
+          if (removed.deliveries + removed.events > 0) log.info("pruned old records", removed);
+        }
+      } catch (error) {
+        log.error("maintenance failed", { error: (error as Error).message });
+      }
+    }
+  }
+
+  /** Removes records past their retention: delivered and dead deliveries, then spent events. */
+  prune(now: number): Promise<{ deliveries: number; events: number }> {
+    const { delivered, dead } = this.#options.runtime().retention;
+    return this.#options.store.prune({
+      deliveredBefore: now - delivered,
+      deadBefore: now - dead,
+      // Fingerprints must outlive the replay window, whatever the delivered retention says.
+      eventsBefore: now - Math.max(delivered, REPLAY_WINDOW_MS),
+      batch: 500,
+    });
+  }
+
+  async #routeLoop(): Promise<void> {
+    const { store, log, pollMs, batch } = this.#options;
+    while (this.#running) {
+      try {
+        const events = await store.unroutedEvents(batch * 5);
+        if (events.length === 0) {
+          await this.#routerWake.wait(pollMs);
+          continue;
+        }
+        const now = this.#options.now();
+        const runtime = this.#options.runtime();
+        const touched = new Set<string>();
+        const routed = events.map((event) => {
+          const payload = parsePayload(event.body);
+          const scope = templateScope(payload, event);
+          const deliveries: NewDelivery[] = matchRoutes(runtime, event.type, scope).map((m) => {
+            touched.add(m.destination);
+            return {
+              id: newId("dlv", now),
+              eventId: event.id,
+              destination: m.destination,
+              route: m.route.name,
+              orderKey: event.orderKey,
+            };
+          });
+          if (deliveries.length === 0) {
+            log.info("event unrouted", { event: event.id, type: event.type });
+            this.#options.metrics?.inc(
+              "hero_relay_events_unrouted_total",
+              "Events that matched no route",
+              { type: metricType(event.type) },
+            );
+          }
+          return { eventId: event.id, deliveries };
+        });
+        await store.routeEvents(routed, now);
+        for (const name of touched) this.#lanes.get(name)?.wake.notify();
+      } catch (error) {
+        log.error("routing failed", { error: (error as Error).message });
+        await this.#routerWake.wait(pollMs);
+      }
+    }
+  }
+
+  /** The message for a delivery: its route's, or the default when the route was removed. */
+  message(routeName: string, eventType: string): MessageTemplate {
+    const route: CompiledRoute | undefined = this.#options.runtime().routes.find((r) =>
+      r.name === routeName
+    );
+    if (route) return route.message(eventType);
+    let fallback = this.#fallbackMessages.get(eventType);
+    if (fallback === undefined) {
+      fallback = compileMessage(eventType);
+      this.#fallbackMessages.set(eventType, fallback);
+    }
+    return fallback;
+  }
+
+  /** Queues an attempt's result; resolves once it is written. */
+  complete(completion: Completion): Promise<void> {
+    this.#pending.push(completion);
+    if (this.#flushing === null) {
+      this.#flushing = new Promise<void>((resolve) => setTimeout(resolve, 0)).then(() =>
+        this.#flush()
+      );
+    }
+    return this.#flushing;
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#pending;
+    this.#pending = [];
+    this.#flushing = null;
+    if (batch.length === 0) return;
+    for (;;) {
+      try {
+        await this.#options.store.complete(batch);
+        return;
+      } catch (error) {
+        // The leases expire on their own, so the worst case is a repeated attempt, never a loss.
+        this.#options.log.error("cannot record attempt results", {
+          error: (error as Error).message,
+        });
+        if (!this.#running) return;
+        await new Promise((resolve) => setTimeout(resolve, this.#options.pollMs));
+      }
+    }
+  }
+}
+
+/** One destination's delivery loop. */
+class Lane {
+  readonly name: string;
+  readonly wake = new Wakeup();
+  done: Promise<void> = Promise.resolve();
+  #dispatcher: Dispatcher;
+  #inFlight = new Set<Promise<void>>();
+  #pausedUntil = 0;
+  #tokens = 0;
+  #tokensAt = 0;
+
+  constructor(name: string, dispatcher: Dispatcher) {
+    this.name = name;
+    this.#dispatcher = dispatcher;
+  }
+
+  async run(): Promise<void> {
+    const d = this.#dispatcher;
+    const { store, log, pollMs, batch, now } = d.options;
+    while (d.running) {
+      const runtime = d.options.runtime().destinations.get(this.name);
+      if (runtime === undefined || !runtime.enabled) break;
+      try {
+        if (d.isDisabled(this.name)) {
+          await this.wake.wait(pollMs * 4);
+          continue;
+        }
+        const t = now();
+        if (t < this.#pausedUntil) {
+          await this.wake.wait(Math.min(this.#pausedUntil - t, pollMs * 4));
+          continue;
+        }
+        const free = runtime.concurrency - this.#inFlight.size;
+        if (free <= 0) {
+          await Promise.race([...this.#inFlight]);
+          continue;
+        }
+        const allowed = this.#allowance(runtime, t);
+        if (allowed <= 0) {
+          await this.wake.wait(this.#untilNextToken(runtime));
+          continue;
+        }
+        const leased = await store.lease(this.name, {
+          now: t,
+          limit: Math.min(free, allowed, batch),
+          leaseMs: d.options.runtime().leaseMs,
+          owner: d.owner,
+          ordered: runtime.ordered,
+        });
+        if (leased.length === 0) {
+          await this.wake.wait(pollMs);
+          continue;
+        }
+        for (const delivery of leased) {
+          this.#spend(runtime);
+          const attempt = this.#attempt(delivery, runtime).finally(() => {
+            this.#inFlight.delete(attempt);
+            this.wake.notify();
+          });
+          this.#inFlight.add(attempt);
+        }
+      } catch (error) {
+        log.error("delivery lane failed", {
+          destination: this.name,
+          error: (error as Error).message,
+        });
+        await this.wake.wait(pollMs);
+      }
+    }
+    await Promise.all([...this.#inFlight]);
+  }
+
+  /** Tokens available now under the rate limit (unbounded without one). */
+  #allowance(runtime: DestinationRuntime, t: number): number {
+    const limit = runtime.rateLimit;
+    if (limit === null) return Infinity;
+    if (this.#tokensAt === 0) {
+      this.#tokens = limit.burst;
+    } else {
+      this.#tokens = Math.min(
+        limit.burst,
+        this.#tokens + ((t - this.#tokensAt) / 1000) * limit.perSecond,
+      );
+    }
+    this.#tokensAt = t;
+    return Math.floor(this.#tokens);
+  }
+
+  #spend(runtime: DestinationRuntime): void {
+    if (runtime.rateLimit !== null) this.#tokens -= 1;
+  }
+
+  #untilNextToken(runtime: DestinationRuntime): number {
+    const limit = runtime.rateLimit;
+    if (limit === null) return 0;
+    return Math.max(1, Math.ceil(((1 - this.#tokens) / limit.perSecond) * 1000));
+  }
+
+  async #attempt(delivery: LeasedDelivery, runtime: DestinationRuntime): Promise<void> {
+    const d = this.#dispatcher;
+    const { log, metrics, now, random } = d.options;
+    const payload = parsePayload(delivery.body);
+    const event = {
+      id: delivery.eventId,
+      type: delivery.eventType,
+      receivedAt: delivery.eventReceivedAt,
+    };
+    const request: DeliveryRequest = {
+      deliveryId: delivery.id,
+      eventId: delivery.eventId,
+      eventType: delivery.eventType,
+      receivedAt: delivery.eventReceivedAt,
+      body: delivery.body,
+      payload,
+      message: d.message(delivery.route, delivery.eventType)(templateScope(payload, event)),
+      attempt: delivery.attempts + 1,
+    };
+    const started = now();
+    let outcome: Outcome;
+    try {
+      outcome = await runtime.destination.send(request, {
+        timeouts: runtime.timeouts,
+        signal: d.signal,
+        now,
+      });
+    } catch (error) {
+      outcome = {
+        kind: "retry",
+        httpStatus: null,
+        error: `destination error (${(error as Error).name})`,
+      };
+    }
+    const finished = now();
+    const ms = finished - started;
+    if (d.signal.aborted && outcome.kind === "retry") {
+      // Cut short by shutdown: hand the delivery back untouched.
+      await d.options.store.release([delivery.id]).catch(() => {});
+      log.info("attempt abandoned at shutdown", { delivery: delivery.id, destination: this.name });
+      return;
+    }
+    const decision = decide(outcome, delivery, { policy: runtime.policy, now: finished, random });
+    const error = outcome.kind === "delivered" ? null : outcome.error;
+    if (outcome.kind === "gone") {
+      await d.options.store.setDisabled(this.name, error ?? "gone", finished);
+      await d.refreshDisabled();
+      log.warn("destination disabled: its endpoint says it is gone", {
+        destination: this.name,
+        status: outcome.httpStatus,
+        error,
+      });
+    }
+    if (outcome.kind === "retry" && outcome.retryAfterMs !== undefined) {
+      this.#pausedUntil = Math.max(this.#pausedUntil, finished + outcome.retryAfterMs);
+    }
+    await d.complete({
+      deliveryId: delivery.id,
+      status: decision.status,
+      attempts: decision.attempts,
+      nextAt: decision.nextAt,
+      lastError: error,
+      attempt: {
+        deliveryId: delivery.id,
+        at: finished,
+        ms,
+        outcome: decision.label,
+        httpStatus: outcome.httpStatus,
+        error,
+      },
+    });
+    const fields = {
+      delivery: delivery.id,
+      event: delivery.eventId,
+      destination: this.name,
+      outcome: decision.label,
+      status: outcome.httpStatus,
+      attempt: request.attempt,
+      ms,
+      error: error ?? undefined,
+      next_at: decision.status === "failed" ? new Date(decision.nextAt).toISOString() : undefined,
+    };
+    if (decision.label === "delivered") log.info("delivered", fields);
+    else log.warn("attempt failed", fields);
+    metrics?.inc("hero_relay_deliveries_total", "Delivery attempts by destination and outcome", {
+      destination: this.name,
+      outcome: decision.label,
+    });
+    metrics?.observe(
+      "hero_relay_attempt_duration_seconds",
+      "Duration of delivery attempts",
+      { destination: this.name },
+      ms / 1000,
+    );
+  }
+}
+
+/** Parses a stored body; the store only holds bodies that parsed as a JSON object. */
+function parsePayload(body: string): Payload {
+  try {
+    const value = JSON.parse(body);
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? value : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Event type as a metric label: unknown types collapse to "other" to bound cardinality. */
+export function metricType(type: string): string {
+  return /^[a-z0-9_]{1,40}$/.test(type) ? type : "other";
+}
