@@ -1,0 +1,188 @@
+// Test helpers: signed requests as Influencer Hero sends them, relays on temporary SQLite files,
+// and recording fake servers on 127.0.0.1 that answer as real services do.
+
+import { type Config, parseConfig } from "../src/config.ts";
+import { createLogger, type Logger } from "../src/log.ts";
+import { type Relay, startRelay } from "../src/relay.ts";
+import { SAMPLES } from "../src/samples.ts";
+import { sign } from "../src/verify.ts";
+
+/** The signing secret the tests' configs use. */
+export const SECRET = "test-signing-secret-0f8e2c1d";
+
+/** A sample payload with a fresh `webhook_timestamp` (where the type has one) and a nonce. */
+export function freshSample(
+  type: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const payload = structuredClone(SAMPLES[type] ?? {}) as Record<string, unknown>;
+  if ("webhook_timestamp" in payload) {
+    payload["webhook_timestamp"] = String(Math.floor(Date.now() / 1000));
+  }
+  return { ...payload, ...extra };
+}
+
+/** Headers and bytes of a correctly signed webhook. */
+export async function signed(
+  payload: unknown,
+  options: { secret?: string; timestamp?: number } = {},
+): Promise<{ body: Uint8Array<ArrayBuffer>; headers: Record<string, string> }> {
+  const body = new TextEncoder().encode(
+    typeof payload === "string" ? payload : JSON.stringify(payload),
+  );
+  return {
+    body,
+    headers: {
+      "content-type": "application/json",
+      "x-influencerhero-signature": await sign(body, options.secret ?? SECRET),
+      "x-influencerhero-timestamp": String(options.timestamp ?? Math.floor(Date.now() / 1000)),
+    },
+  };
+}
+
+/** POSTs a signed payload to a relay; returns status and parsed JSON body. */
+export async function post(
+  baseUrl: string,
+  path: string,
+  payload: unknown,
+  options: { secret?: string; timestamp?: number } = {},
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const { body, headers } = await signed(payload, options);
+  const response = await fetch(`${baseUrl}${path}`, { method: "POST", headers, body });
+  return { status: response.status, json: await response.json() };
+}
+
+/** A log sink that keeps every line, for assertions and the secret-redaction check. */
+export class LogCapture {
+  lines: string[] = [];
+  logger: Logger = createLogger((line) => this.lines.push(line), "debug");
+
+  /** Parsed lines whose `msg` equals `msg`. */
+  find(msg: string): Array<Record<string, unknown>> {
+    return this.lines.map((l) => JSON.parse(l)).filter((l) => l.msg === msg);
+  }
+}
+
+/** A config object for tests: one secret, a temp SQLite file, and the given parts. */
+export function testConfig(
+  dir: string,
+  parts: { destinations: Record<string, unknown>; routes: unknown[]; [key: string]: unknown },
+): Config {
+  const raw = {
+    listen: { hostname: "127.0.0.1", port: 0 },
+    influencer_hero: { signing_secrets: [SECRET] },
+    store: { sqlite: `${dir}/relay.db` },
+    ...parts,
+  };
+  return parseConfig(JSON.stringify(raw), "test config", { env: () => undefined });
+}
+
+/** Starts a relay on port 0 with a capturing logger and console output. */
+export async function testRelay(
+  config: Config,
+  options: { now?: () => number; pollMs?: number } = {},
+): Promise<{ relay: Relay; logs: LogCapture; printed: string[] }> {
+  const logs = new LogCapture();
+  const printed: string[] = [];
+  const relay = await startRelay({
+    config,
+    source: "test config",
+    log: logs.logger,
+    write: (text) => printed.push(text),
+    port: 0,
+    pollMs: options.pollMs ?? 50,
+    ...(options.now ? { now: options.now } : {}),
+  });
+  return { relay, logs, printed };
+}
+
+/** A request a fake server received. */
+export interface Received {
+  method: string;
+  path: string;
+  headers: Headers;
+  body: string;
+}
+
+/** How a fake answers one request. */
+export type Answer = { status: number; body?: string; headers?: Record<string, string> };
+
+/**
+ * A recording HTTP server on 127.0.0.1. `script` chooses each answer from the request and its
+ * index; the default answers 200 "ok" as Slack does.
+ */
+export class FakeServer {
+  received: Received[] = [];
+  #server: Deno.HttpServer<Deno.NetAddr>;
+  #waiters: Array<{ count: number; resolve: () => void }> = [];
+  url: string;
+
+  constructor(
+    script: (request: Received, index: number) => Answer | Promise<Answer> = () => ({
+      status: 200,
+      body: "ok",
+    }),
+  ) {
+    this.#server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      async (request) => {
+        const url = new URL(request.url);
+        const received: Received = {
+          method: request.method,
+          path: url.pathname + url.search,
+          headers: request.headers,
+          body: await request.text(),
+        };
+        const index = this.received.length;
+        this.received.push(received);
+        const answer = await script(received, index);
+        this.#waiters = this.#waiters.filter((w) => {
+          if (this.received.length >= w.count) w.resolve();
+          return this.received.length < w.count;
+        });
+        return new Response(answer.body ?? "", {
+          status: answer.status,
+          headers: answer.headers ?? { "content-type": "text/plain" },
+        });
+      },
+    );
+    this.url = `http://127.0.0.1:${this.#server.addr.port}`;
+  }
+
+  /** Resolves once `count` requests arrived; rejects after `timeoutMs`. */
+  waitFor(count: number, timeoutMs = 10_000): Promise<void> {
+    if (this.received.length >= count) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`Expected ${count} requests, got ${this.received.length}`));
+      }, timeoutMs);
+      this.#waiters.push({
+        count,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#server.shutdown();
+  }
+}
+
+/** Polls `check` until it returns true; throws after `timeoutMs`. */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = "condition",
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Event types that have a sample payload. */
+export const SAMPLE_TYPES: string[] = Object.keys(SAMPLES);
