@@ -84,7 +84,9 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
     try {
       for (const type of [...types, ""]) messages.set(type, compileMessage(type, overrides));
     } catch (error) {
-      problems.push(`routes[${i}].message.${(error as Error).message}`);
+      for (const line of (error as Error).message.split("\n")) {
+        problems.push(`routes[${i}].message.${line}`);
+      }
     }
     return {
       name: route.name,

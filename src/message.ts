@@ -49,16 +49,19 @@ export type MessageTemplate = (scope: object) => Message;
 
 /**
  * Compiles the message for an event type: the type's built-in defaults (a generic one for
- * unknown types) with `overrides` replacing whole parts. Throws SyntaxError naming the part.
+ * unknown types) with `overrides` replacing whole parts. Throws SyntaxError naming each bad
+ * part, one per line.
  */
 export function compileMessage(eventType: string, overrides: MessageSources = {}): MessageTemplate {
   const sources = { ...(DEFAULT_MESSAGES[eventType] ?? GENERIC_MESSAGE), ...overrides };
+  const errors: string[] = [];
   const part = (name: string, source: string | undefined): Template => {
     if (source === undefined) return () => "";
     try {
       return compileTemplate(source);
     } catch (error) {
-      throw new SyntaxError(`${name}: ${(error as Error).message}`);
+      errors.push(`${name}: ${(error as Error).message}`);
+      return () => "";
     }
   };
   const title = part("title", sources.title);
@@ -75,6 +78,7 @@ export function compileMessage(eventType: string, overrides: MessageSources = {}
   const authorUrl = part("author_url", sources.author_url);
   const authorIcon = part("author_icon", sources.author_icon);
   const color = part("color", sources.color);
+  if (errors.length > 0) throw new SyntaxError(errors.join("\n"));
   return (scope) => {
     const url = httpUrlOrNull(linkUrl(scope));
     const name = clean(authorName(scope));

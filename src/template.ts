@@ -39,8 +39,65 @@ export function compileCondition(expression: string): Condition {
   if (expression.includes("%}") || expression.includes("{%")) {
     throw new SyntaxError("a condition is an expression, without {% %} tags");
   }
+  checkCondition(expression);
   const template = compileTemplate(`{% if ${expression} %}1{% endif %}`);
   return (scope) => template(scope) === "1";
+}
+
+const CONDITION_TOKEN = new RegExp(
+  [
+    String.raw`(?<space>\s+)`,
+    String.raw`(?<string>"[^"]*"|'[^']*')`,
+    String.raw`(?<range>\(\s*[\w.]+\s*\.\.\s*[\w.]+\s*\))`,
+    String.raw`(?<number>-?\d+(?:\.\d+)?(?![\w.]))`,
+    String.raw`(?<operator>==|!=|<>|<=|>=|<|>|\bcontains\b)`,
+    String.raw`(?<logic>\band\b|\bor\b)`,
+    String.raw`(?<path>[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*|\[\d+\]|\["[^"]*"\]|\['[^']*'\])*)`,
+  ].join("|"),
+  "y",
+);
+
+/**
+ * Checks a condition's grammar, which Liquid itself leaves loose (it renders "a >" as false):
+ * values joined by comparison operators, comparisons joined by `and` / `or`.
+ */
+function checkCondition(expression: string): void {
+  CONDITION_TOKEN.lastIndex = 0;
+  let expect: "value" | "after-value" | "after-operator" = "value";
+  let column = 1;
+  while (CONDITION_TOKEN.lastIndex < expression.length) {
+    const at = CONDITION_TOKEN.lastIndex;
+    column = at + 1;
+    const match = CONDITION_TOKEN.exec(expression);
+    if (match === null || match.index !== at) {
+      throw new SyntaxError(`unexpected "${expression.slice(at, at + 10)}" at column ${column}`);
+    }
+    const groups = match.groups!;
+    if (groups["space"] !== undefined) continue;
+    const isValue = groups["string"] !== undefined || groups["range"] !== undefined ||
+      groups["number"] !== undefined || groups["path"] !== undefined;
+    if (isValue) {
+      if (expect === "after-value") {
+        throw new SyntaxError(`expected an operator, "and" or "or" before column ${column}`);
+      }
+      expect = "after-value";
+    } else if (groups["operator"] !== undefined) {
+      if (expect !== "after-value") {
+        throw new SyntaxError(`expected a value before column ${column}`);
+      }
+      expect = "after-operator";
+    } else {
+      if (expect !== "after-value") {
+        throw new SyntaxError(`expected a value before column ${column}`);
+      }
+      expect = "value";
+    }
+  }
+  if (expect !== "after-value") {
+    throw new SyntaxError(
+      `the condition ends where a value is expected (column ${expression.length + 1})`,
+    );
+  }
 }
 
 function liquidMessage(error: unknown): string {

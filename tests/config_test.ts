@@ -1,0 +1,132 @@
+import assert from "node:assert/strict";
+import { compileConfig } from "../src/compile.ts";
+import { ConfigError, loadConfig, parseConfig, parseDuration } from "../src/config.ts";
+
+const BASE = {
+  influencer_hero: { signing_secrets: ["s"] },
+  destinations: { slack: { type: "slack", url: "https://hooks.slack.com/services/T/B/X" } },
+  routes: [{ name: "r", events: ["update_commission"], to: ["slack"] }],
+};
+
+function problems(raw: unknown, env: Record<string, string> = {}): string[] {
+  try {
+    const config = parseConfig(JSON.stringify(raw), "relay.json", { env: (name) => env[name] });
+    compileConfig(config, "relay.json", { write: () => {} });
+    return [];
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.problems;
+  }
+}
+
+Deno.test("config.example.json loads and compiles with no environment variables set", () => {
+  const config = loadConfig("config.example.json", { env: () => undefined });
+  const runtime = compileConfig(config, "config.example.json", { write: () => {} });
+  assert.ok(runtime.destinations.get("console")?.enabled);
+  assert.equal(runtime.destinations.get("slack")?.enabled, false);
+});
+
+Deno.test("config.example.json switches Slack on when its environment variable is set", () => {
+  const env: Record<string, string> = {
+    SLACK_WEBHOOK_URL: "https://hooks.slack.com/services/T/B/X",
+  };
+  const config = loadConfig("config.example.json", { env: (name) => env[name] });
+  const runtime = compileConfig(config, "config.example.json", { write: () => {} });
+  assert.ok(runtime.destinations.get("slack")?.enabled);
+});
+
+Deno.test("a misspelled destination is reported with its path and the defined names", () => {
+  const found = problems({ ...BASE, routes: [{ name: "r", events: "*", to: ["slak"] }] });
+  assert.deepEqual(found, [
+    'routes[0].to[0] names destination "slak", which is not defined (defined: "slack")',
+  ]);
+});
+
+Deno.test("a bad template and a bad condition are reported with their paths and locations", () => {
+  const found = problems({
+    ...BASE,
+    routes: [{
+      name: "r",
+      events: ["update_commission"],
+      when: "commission_information.new_commission_perc >",
+      to: ["slack"],
+      message: { title: "{{ deal_info.full_name | nosuchfilter }}", text: "{% if x %}" },
+    }],
+  });
+  assert.equal(found.length, 3, found.join("\n"));
+  assert.match(found[0]!, /^routes\[0\]\.when: the condition ends where a value is expected/);
+  assert.match(found[1]!, /^routes\[0\]\.message\.title: undefined filter: nosuchfilter, line:1/);
+  assert.match(found[2]!, /^routes\[0\]\.message\.text: tag \{% if x %\} not closed, line:1/);
+});
+
+Deno.test("unknown keys, wrong types and bad values are all reported at once", () => {
+  const found = problems({
+    ...BASE,
+    listen: { port: "8080", hostnme: "x" },
+    influencer_hero: { signing_secrets: [], tolerance_seconds: 0 },
+    destinations: {
+      slack: { type: "slack", url: "ftp://x", retries: 3 },
+      weird: { type: "pager" },
+    },
+  });
+  const text = found.join("\n");
+  assert.match(text, /listen\.port: expected number, received string/);
+  assert.match(text, /listen\.hostnme: unknown key "hostnme"/);
+  assert.match(text, /influencer_hero\.signing_secrets: expected at least one signing secret/);
+  assert.match(text, /influencer_hero\.tolerance_seconds: /);
+  assert.match(text, /destinations\.slack\.retries: unknown key "retries"/);
+  assert.match(text, /destinations\.weird\.type: expected one of "console", "slack", "http"/);
+});
+
+Deno.test("environment variables are substituted after parsing, with defaults and alternatives", () => {
+  const config = parseConfig(
+    JSON.stringify({
+      ...BASE,
+      influencer_hero: { signing_secrets: ["${SECRET}"] },
+      destinations: {
+        slack: { type: "slack", url: "${SLACK_URL:-https://hooks.slack.com/services/default}" },
+        crm: { type: "http", enabled: "${CRM:+true}", url: "${CRM:-}" },
+      },
+    }),
+    "relay.json",
+    { env: (name) => ({ SECRET: 'a"b\nc: ${NOT}' } as Record<string, string>)[name] },
+  );
+  assert.equal(config.influencer_hero.signing_secrets[0], 'a"b\nc: ${NOT}');
+  const slack = config.destinations["slack"]!;
+  assert.ok("url" in slack);
+  assert.equal(slack.url, "https://hooks.slack.com/services/default");
+  assert.equal(config.destinations["crm"]!.enabled, false);
+});
+
+Deno.test("a missing environment variable is reported at its path without its value", () => {
+  const found = problems({ ...BASE, influencer_hero: { signing_secrets: ["${IH_SECRET}"] } });
+  assert.ok(
+    found.includes(
+      'influencer_hero.signing_secrets[0]: environment variable "IH_SECRET" is not set',
+    ),
+  );
+});
+
+Deno.test("secrets can be read from files with *_file keys", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/secret`, "from-a-file\n");
+  const config = parseConfig(
+    JSON.stringify({ ...BASE, influencer_hero: { signing_secrets_files: [`${dir}/secret`] } }),
+    "relay.json",
+  );
+  assert.deepEqual(config.influencer_hero.signing_secrets, ["from-a-file"]);
+});
+
+Deno.test("a missing config file says how to create one", () => {
+  assert.throws(() => loadConfig("/nonexistent/config.json"), /cp config\.example\.json/);
+});
+
+Deno.test("parseDuration() reads units and plain seconds", () => {
+  assert.equal(parseDuration("500ms"), 500);
+  assert.equal(parseDuration("5s"), 5000);
+  assert.equal(parseDuration("5m"), 300_000);
+  assert.equal(parseDuration("2h"), 7_200_000);
+  assert.equal(parseDuration("7d"), 604_800_000);
+  assert.equal(parseDuration(3), 3000);
+  assert.throws(() => parseDuration("5 minutes"), RangeError);
+});
