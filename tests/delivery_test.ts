@@ -1,0 +1,403 @@
+// Delivery guarantees through a real relay and real SQLite, against fake destinations on
+// 127.0.0.1: retry schedules under an injected clock, Retry-After, disabling, dead letters,
+// timeouts, isolation, ordering, replay, shutdown and retention.
+
+import assert from "node:assert/strict";
+import { eventually, FakeServer, freshSample, post, testConfig, testRelay } from "./helpers.ts";
+import type { Relay } from "../src/relay.ts";
+import type { Delivery } from "../src/store.ts";
+
+/** A clock the test moves by hand. */
+function manualClock(): { now: () => number; set: (t: number) => void } {
+  let t = Date.now();
+  return { now: () => t, set: (value) => t = value };
+}
+
+async function onlyDelivery(relay: Relay): Promise<Delivery> {
+  const all = await relay.store.listDeliveries({});
+  assert.equal(all.length, 1);
+  return all[0]!;
+}
+
+/** A TCP server that accepts connections and never answers: a black hole that still connects. */
+function blackHole(): { url: string; connections: () => number; close: () => void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  (async () => {
+    try {
+      for await (const conn of listener) conns.push(conn);
+    } catch {
+      // closed
+    }
+  })();
+  return {
+    url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    connections: () => conns.length,
+    close: () => {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
+      }
+    },
+  };
+}
+
+Deno.test("the retry schedule under an injected clock matches the configuration exactly", async () => {
+  const dir = await Deno.makeTempDir();
+  const sink = new FakeServer(() => ({ status: 503, body: "unavailable" }));
+  const clock = manualClock();
+  const schedule = [0, 5_000, 300_000, 1_800_000];
+  const config = testConfig(dir, {
+    destinations: {
+      sink: {
+        type: "http",
+        url: sink.url,
+        retry: { schedule: ["0s", "5s", "5m", "30m"], jitter: 0 },
+      },
+    },
+    routes: [{ name: "all", events: "*", to: ["sink"] }],
+  });
+  const { relay } = await testRelay(config, { now: clock.now });
+  try {
+    await post(relay.url, "/hooks/update_commission", freshSample("update_commission"));
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      await sink.waitFor(attempt);
+      await eventually(async () => (await onlyDelivery(relay)).attempts === attempt);
+      const delivery = await onlyDelivery(relay);
+      if (attempt < 4) {
+        assert.equal(delivery.status, "failed");
+        assert.equal(
+          delivery.nextAt - clock.now(),
+          schedule[attempt],
+          `delay after attempt ${attempt}`,
+        );
+        // One millisecond early, nothing happens.
+        clock.set(delivery.nextAt - 1);
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        assert.equal(sink.received.length, attempt);
+        clock.set(delivery.nextAt);
+      } else {
+        assert.equal(delivery.status, "dead");
+      }
+    }
+    const { attempts } = (await relay.store.getDelivery((await onlyDelivery(relay)).id))!;
+    assert.deepEqual(attempts.map((a) => a.outcome), ["retry", "retry", "retry", "dead"]);
+    assert.deepEqual(attempts.map((a) => a.httpStatus), [503, 503, 503, 503]);
+    assert.equal(attempts[0]!.error, "HTTP 503: unavailable");
+  } finally {
+    await relay.stop();
+    await sink.close();
+  }
+});
+
+Deno.test("Retry-After pushes the next attempt out and pauses the destination", async () => {
+  const dir = await Deno.makeTempDir();
+  const sink = new FakeServer((_, i) =>
+    i === 0
+      ? { status: 429, body: '{"error":"rate_limited"}', headers: { "retry-after": "120" } }
+      : { status: 200, body: "ok" }
+  );
+  const clock = manualClock();
+  const config = testConfig(dir, {
+    destinations: {
+      slack: {
+        type: "slack",
+        url: `${sink.url}/services/T/B/X`,
+        retry: { schedule: ["0s", "1s"], jitter: 0 },
+      },
+    },
+    routes: [{ name: "all", events: "*", to: ["slack"] }],
+  });
+  const { relay } = await testRelay(config, { now: clock.now });
+  try {
+    await post(relay.url, "/hooks/update_commission", freshSample("update_commission"));
+    await sink.waitFor(1);
+    await eventually(async () => (await onlyDelivery(relay)).attempts === 1);
+    const delivery = await onlyDelivery(relay);
+    assert.equal(delivery.nextAt - clock.now(), 120_000);
+    clock.set(clock.now() + 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal(sink.received.length, 1, "nothing is sent before Retry-After has passed");
+    clock.set(delivery.nextAt);
+    await sink.waitFor(2);
+    await eventually(async () => (await onlyDelivery(relay)).status === "delivered");
+  } finally {
+    await relay.stop();
+    await sink.close();
+  }
+});
+
+Deno.test("410 disables the destination and parks its deliveries until it is enabled", async () => {
+  const dir = await Deno.makeTempDir();
+  let gone = true;
+  const sink = new FakeServer(() =>
+    gone ? { status: 410, body: "gone" } : { status: 200, body: "" }
+  );
+  const other = new FakeServer(() => ({ status: 200 }));
+  const config = testConfig(dir, {
+    destinations: {
+      sink: { type: "http", url: sink.url },
+      other: { type: "http", url: other.url },
+    },
+    routes: [{ name: "all", events: "*", to: ["sink", "other"] }],
+  });
+  const { relay, logs } = await testRelay(config);
+  try {
+    await post(relay.url, "/hooks/update_commission", freshSample("update_commission"));
+    await sink.waitFor(1);
+    await eventually(async () => (await relay.store.disabledDestinations()).length === 1);
+    assert.equal((await relay.store.disabledDestinations())[0]!.name, "sink");
+    assert.equal(logs.find("destination disabled: its endpoint says it is gone").length, 1);
+    await post(relay.url, "/hooks/product_sent", freshSample("product_sent"));
+    await other.waitFor(2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(sink.received.length, 1, "a disabled destination gets nothing");
+    const parked = await relay.store.listDeliveries({ destination: "sink" });
+    assert.equal(parked.length, 2);
+    for (const d of parked) {
+      assert.notEqual(d.status, "dead");
+      assert.equal(d.attempts, 0, "parking uses no attempt");
+    }
+    gone = false;
+    await relay.store.setDisabled("sink", null, Date.now());
+    await sink.waitFor(3);
+    await eventually(async () =>
+      (await relay.store.listDeliveries({ destination: "sink", status: "delivered" })).length === 2
+    );
+  } finally {
+    await relay.stop();
+    await sink.close();
+    await other.close();
+  }
+});
+
+Deno.test("Slack's no_service disables, and invalid_payload makes the delivery dead at once", async () => {
+  const dir = await Deno.makeTempDir();
+  const slack = new FakeServer((request) =>
+    request.path.startsWith("/services/GONE")
+      ? { status: 404, body: "no_service" }
+      : { status: 400, body: "invalid_payload" }
+  );
+  const config = testConfig(dir, {
+    destinations: {
+      gone: { type: "slack", url: `${slack.url}/services/GONE/B/X` },
+      bad: { type: "slack", url: `${slack.url}/services/T/B/X` },
+    },
+    routes: [{ name: "all", events: "*", to: ["gone", "bad"] }],
+  });
+  const { relay } = await testRelay(config);
+  try {
+    await post(relay.url, "/hooks/update_commission", freshSample("update_commission"));
+    await slack.waitFor(2);
+    await eventually(async () =>
+      (await relay.store.listDeliveries({ destination: "bad", status: "dead" })).length === 1
+    );
+    const dead = (await relay.store.listDeliveries({ destination: "bad" }))[0]!;
+    assert.equal(dead.attempts, 1);
+    assert.equal(dead.lastError, "HTTP 400: invalid_payload");
+    await eventually(async () => (await relay.store.disabledDestinations()).length === 1);
+    const parked = (await relay.store.listDeliveries({ destination: "gone" }))[0]!;
+    assert.equal(parked.status, "pending");
+    assert.equal(parked.attempts, 0);
+  } finally {
+    await relay.stop();
+    await slack.close();
+  }
+});
+
+Deno.test("a destination that fails 3 times then succeeds receives the event once successfully", async () => {
+  const dir = await Deno.makeTempDir();
+  const sink = new FakeServer((_, i) =>
+    i < 3 ? { status: 500, body: "oops" } : { status: 200, body: "ok" }
+  );
+  const config = testConfig(dir, {
+    destinations: {
+      sink: { type: "http", url: sink.url, retry: { schedule: ["0s", "10ms"], max_attempts: 10 } },
+    },
+    routes: [{ name: "all", events: "*", to: ["sink"] }],
+  });
+  const { relay } = await testRelay(config);
+  try {
+    await post(relay.url, "/hooks/new_payout_request", freshSample("new_payout_request"));
+    await eventually(async () => (await onlyDelivery(relay)).status === "delivered");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(sink.received.length, 4);
+    const ids = new Set(sink.received.map((r) => r.headers.get("webhook-id")));
+    assert.equal(ids.size, 1, "every attempt carries the same delivery id");
+    assert.equal((await onlyDelivery(relay)).attempts, 4);
+  } finally {
+    await relay.stop();
+    await sink.close();
+  }
+});
+
+Deno.test("a destination that hangs costs one timeout per attempt", async () => {
+  const dir = await Deno.makeTempDir();
+  const hole = blackHole();
+  const config = testConfig(dir, {
+    destinations: {
+      hole: {
+        type: "http",
+        url: hole.url,
+        timeout: { total: "300ms" },
+        retry: { schedule: ["0s", "10ms"], max_attempts: 2 },
+      },
+    },
+    routes: [{ name: "all", events: "*", to: ["hole"] }],
+  });
+  const { relay } = await testRelay(config);
+  try {
+    await post(relay.url, "/hooks/new_max_bid", freshSample("new_max_bid"));
+    await eventually(async () => (await onlyDelivery(relay)).status === "dead");
+    const { attempts } = (await relay.store.getDelivery((await onlyDelivery(relay)).id))!;
+    assert.equal(attempts.length, 2);
+    for (const a of attempts) assert.equal(a.error, "timed out after 300 ms");
+  } finally {
+    await relay.stop();
+    hole.close();
+  }
+});
+
+Deno.test("a black-holed destination never delays a healthy one", async () => {
+  const dir = await Deno.makeTempDir();
+  const hole = blackHole();
+  const healthy = new FakeServer(() => ({ status: 200 }));
+  const config = testConfig(dir, {
+    destinations: {
+      hole: { type: "http", url: hole.url, timeout: { total: "20s" }, concurrency: 2 },
+      healthy: { type: "http", url: healthy.url },
+    },
+    delivery: { lease: "60s" },
+    routes: [{ name: "all", events: "*", to: ["hole", "healthy"] }],
+  });
+  const { relay } = await testRelay(config);
+  try {
+    for (let i = 0; i < 40; i++) {
+      const answer = await post(
+        relay.url,
+        "/hooks/new_influencer_order",
+        freshSample("new_influencer_order", { n: i }),
+      );
+      assert.equal(answer.status, 200);
+    }
+    await healthy.waitFor(40);
+    // Every healthy delivery landed while the black hole's first attempts are still hanging.
+    const holeDeliveries = await relay.store.listDeliveries({ destination: "hole" });
+    assert.equal(holeDeliveries.filter((d) => d.attempts > 0).length, 0);
+    assert.ok(hole.connections() <= 2, `at most the concurrency in flight (${hole.connections()})`);
+  } finally {
+    await relay.stop(100);
+    await healthy.close();
+    hole.close();
+  }
+});
+
+Deno.test("one collaboration's events are delivered in the order received", async () => {
+  const dir = await Deno.makeTempDir();
+  const sink = new FakeServer((_, i) => i === 0 ? { status: 503 } : { status: 200 });
+  const config = testConfig(dir, {
+    destinations: {
+      sink: { type: "http", url: sink.url, retry: { schedule: ["0s", "200ms"], jitter: 0 } },
+    },
+    routes: [{ name: "all", events: "*", to: ["sink"] }],
+  });
+  const { relay } = await testRelay(config);
+  try {
+    const first = await post(
+      relay.url,
+      "/hooks/update_commission",
+      freshSample("update_commission"),
+    );
+    const second = await post(
+      relay.url,
+      "/hooks/update_discount_code",
+      freshSample("update_discount_code", { collab_id: "collab987" }),
+    );
+    await sink.waitFor(3);
+    const order = sink.received.map((r) => JSON.parse(r.body).id);
+    assert.deepEqual(order, [first.json["id"], first.json["id"], second.json["id"]]);
+  } finally {
+    await relay.stop();
+    await sink.close();
+  }
+});
+
+Deno.test("graceful stop finishes in-flight attempts, or releases them untouched past the deadline", async () => {
+  const dir = await Deno.makeTempDir();
+  const slow = new FakeServer(async () => {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return { status: 200 };
+  });
+  const config = testConfig(dir, {
+    destinations: { slow: { type: "http", url: slow.url } },
+    routes: [{ name: "all", events: "*", to: ["slow"] }],
+  });
+  const { relay } = await testRelay(config);
+  await post(relay.url, "/hooks/product_sent", freshSample("product_sent"));
+  await slow.waitFor(1);
+  await relay.stop(5_000);
+  await slow.close();
+  const reopened = await testRelay(testConfig(dir, {
+    destinations: { slow: { type: "http", url: "http://127.0.0.1:9/" } },
+    routes: [],
+  }));
+  try {
+    assert.equal((await onlyDelivery(reopened.relay)).status, "delivered");
+  } finally {
+    await reopened.relay.stop();
+  }
+
+  const dir2 = await Deno.makeTempDir();
+  const hole = blackHole();
+  const second = await testRelay(testConfig(dir2, {
+    destinations: { hole: { type: "http", url: hole.url, timeout: { total: "30s" } } },
+    delivery: { lease: "60s" },
+    routes: [{ name: "all", events: "*", to: ["hole"] }],
+  }));
+  await post(second.relay.url, "/hooks/product_sent", freshSample("product_sent"));
+  await eventually(() => hole.connections() === 1);
+  await second.relay.stop(100);
+  hole.close();
+  const again = await testRelay(testConfig(dir2, { destinations: {}, routes: [] }));
+  try {
+    const delivery = await onlyDelivery(again.relay);
+    assert.equal(delivery.status, "pending");
+    assert.equal(delivery.attempts, 0, "an attempt cut short by shutdown is not counted");
+  } finally {
+    await again.relay.stop();
+  }
+});
+
+Deno.test("retention prunes delivered deliveries and their events, keeping fingerprints 7 days", async () => {
+  const dir = await Deno.makeTempDir();
+  const config = testConfig(dir, {
+    destinations: { out: { type: "console" } },
+    routes: [{ name: "all", events: "*", to: ["out"] }],
+    retention: { delivered: "1d", dead: "30d" },
+  });
+  const { relay } = await testRelay(config);
+  try {
+    const payload = freshSample("new_max_bid");
+    await post(relay.url, "/hooks/new_max_bid", payload);
+    await eventually(async () =>
+      (await relay.store.listDeliveries({ status: "delivered" })).length === 1
+    );
+    const day = 86_400_000;
+    assert.deepEqual(await relay.dispatcher.prune(Date.now() + 2 * day), {
+      deliveries: 1,
+      events: 0,
+    });
+    const again = await post(relay.url, "/hooks/new_max_bid", payload);
+    assert.equal(again.json["duplicate"], true, "the fingerprint outlives the delivered record");
+    assert.deepEqual(await relay.dispatcher.prune(Date.now() + 8 * day), {
+      deliveries: 0,
+      events: 1,
+    });
+  } finally {
+    await relay.stop();
+  }
+});
