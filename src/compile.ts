@@ -5,6 +5,7 @@
 import {
   type Config,
   ConfigError,
+  crossCheck,
   type DestinationConfig,
   isEnabled,
   parseDuration,
@@ -68,7 +69,7 @@ const DEFAULT_RATE_LIMITS: Record<string, { perSecond: number; burst: number }> 
 
 /** Compiles a config; throws {@linkcode ConfigError} listing every template problem. */
 export function compileConfig(config: Config, source: string, deps: CompileDeps): Runtime {
-  const problems: string[] = [];
+  const problems: string[] = crossCheck(config);
   const routes = config.routes.map((route, i) => {
     let when: Condition | null = null;
     if (route.when !== undefined) {

@@ -219,7 +219,10 @@ export function loadConfig(path: string, options: ParseOptions = {}): Config {
   return parseConfig(text, path, options);
 }
 
-/** Parses config text; `source` names it in errors. Throws {@linkcode ConfigError}. */
+/**
+ * Parses config text: JSON, environment, files, schema; `source` names it in errors. Throws
+ * {@linkcode ConfigError}. References between parts and templates are checked by compileConfig.
+ */
 export function parseConfig(text: string, source: string, options: ParseOptions = {}): Config {
   let raw: unknown;
   try {
@@ -241,8 +244,6 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
   }
   if (!result.success) {
     for (const issue of result.error.issues) problems.push(formatIssue(issue));
-  } else {
-    problems.push(...crossCheck(result.data));
   }
   if (problems.length > 0) throw new ConfigError(source, problems);
   return (result as { data: Config }).data;
@@ -269,7 +270,12 @@ export function isEnabled(destination: DestinationConfig): boolean {
   return destination.enabled !== false;
 }
 
-function crossCheck(config: Config): string[] {
+/**
+ * Problems between parts of a valid config: routes naming undefined destinations, bad event
+ * names, enabled destinations without a usable URL. compileConfig reports them together with
+ * template problems.
+ */
+export function crossCheck(config: Config): string[] {
   const problems: string[] = [];
   const names = Object.keys(config.destinations);
   const defined = names.map((n) => `"${n}"`).join(", ") || "none";

@@ -186,3 +186,51 @@ export async function eventually(
 
 /** Event types that have a sample payload. */
 export const SAMPLE_TYPES: string[] = Object.keys(SAMPLES);
+
+/** The permission flags `deno task compile` gives the binary, read from deno.json. */
+export async function compileFlags(): Promise<string[]> {
+  const denoJson = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  const flags = String(denoJson.tasks.compile).split(/\s+/).filter((word) =>
+    word.startsWith("--allow-")
+  );
+  if (flags.length === 0) throw new Error("deno.json's compile task has no --allow flags");
+  return flags;
+}
+
+/** The path of main.ts. */
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** Runs main.ts in a subprocess with the binary's permission flags; returns code and output. */
+export async function runCli(
+  args: string[],
+  options: { cwd?: string; stdin?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...(await compileFlags()), MAIN, ...args],
+    cwd: options.cwd ?? new URL("..", import.meta.url).pathname,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  });
+  const child = command.spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const { code, stdout, stderr } = await child.output();
+  return {
+    code,
+    stdout: new TextDecoder().decode(stdout),
+    stderr: new TextDecoder().decode(stderr),
+  };
+}
+
+/** A TCP port that was free a moment ago. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
