@@ -71,9 +71,12 @@ Deno.test("route overrides replace single parts of the default message", () => {
 });
 
 Deno.test("Slack cards escape payload markup so it cannot ping or break the message", () => {
-  const payload = structuredClone(SAMPLES["new_influencer_reply"]!) as Record<string, any>;
-  payload.email_information.email_body = "<!channel> <@U123> & <https://evil.example|click>";
-  payload.deal_info.full_name = "*Bold* <b>";
+  const payload = structuredClone(SAMPLES["new_influencer_reply"]!) as {
+    email_information: Record<string, unknown>;
+    deal_info: Record<string, unknown>;
+  };
+  payload.email_information["email_body"] = "<!channel> <@U123> & <https://evil.example|click>";
+  payload.deal_info["full_name"] = "*Bold* <b>";
   const message = compileMessage("new_influencer_reply")(
     templateScope(payload, { ...event, type: "new_influencer_reply" }),
   );
