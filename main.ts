@@ -152,7 +152,7 @@ Options:
       out.push(`Store: sqlite ${config.store.sqlite ?? "./data/hero-relay.db"}`, "");
       out.push("Destinations:");
       for (const [name, entry] of Object.entries(config.destinations)) {
-        const target = "url" in entry ? ` ${maskUrl(entry.url)}` : "";
+        const target = "url" in entry ? ` ${entry.url ? maskUrl(entry.url) : "(no URL set)"}` : "";
         out.push(`  ${name} (${entry.type})${target}${isEnabled(entry) ? "" : " [disabled]"}`);
       }
       out.push("", "Routing table:");
@@ -160,24 +160,17 @@ Options:
       for (const route of config.routes) {
         if (route.events !== "*") route.events.forEach((t) => types.add(t));
       }
-      for (const type of types) {
-        const targets = runtime.routes
-          .filter((r) => r.events === null || r.events.has(type))
+      const targets = (type: string | null) =>
+        runtime.routes
+          .filter((r) => r.events === null || (type !== null && r.events.has(type)))
           .flatMap((r) =>
             r.to.map((d) => {
               const enabled = runtime.destinations.get(d)?.enabled;
               return `${r.name}${r.when ? " (when …)" : ""} → ${d}${enabled ? "" : " [disabled]"}`;
             })
-          );
-        out.push(
-          `  ${type.padEnd(22)} ${targets.length ? targets.join(", ") : "(unrouted: stored only)"}`,
-        );
-      }
-      out.push(
-        "  (other types)          " + (runtime.routes.filter((r) => r.events === null)
-          .flatMap((r) => r.to.map((d) => `${r.name} → ${d}`)).join(", ") ||
-          "(unrouted: stored only)"),
-      );
+          ).join(", ") || "(unrouted: stored only)";
+      for (const type of types) out.push(`  ${type.padEnd(22)} ${targets(type)}`);
+      out.push(`  ${"(other types)".padEnd(22)} ${targets(null)}`);
       const warnings = configWarnings(config);
       if (warnings.length) out.push("", "Warnings:", ...warnings.map((w) => `  ${w}`));
       writeStdout(out.join("\n") + "\n");

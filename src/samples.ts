@@ -1,10 +1,25 @@
-// Sample payloads, one per Influencer Hero event type, as the public API reference shows them.
-// Copied from the vendor reference notes so the compiled binary carries them (send-test, render).
-// `new_influencer_post` and `media_kpi_updated` have no public schema: their samples are
-// illustrative only.
+// Sample payloads, one per Influencer Hero event type, as the public API reference shows them
+// (../shared/influencer-hero/events), kept in code so the compiled binary carries them for
+// send-test, render and the tests. `new_influencer_post` and `media_kpi_updated` have no public
+// schema: their samples are illustrative only.
 
 /** A JSON object as received from Influencer Hero. */
 export type Payload = Record<string, unknown>;
+
+/** The deal summary every sample carries. */
+const DEAL_INFO = {
+  "deal_name": "therock",
+  "is_active": true,
+  "dealflow_funnel_step": 3,
+  "dealflow_type": "outreach",
+  "dealflow_name": "Spring Collection Promo",
+  "picture_url":
+    "https://imgp.sptds.icu/v2?mb0KwpL92uYofJiSjDn1%2F6peL1lBwv3s%2BUvShHERlDbrEEwrWumIvR20xZeZXa0LDeIrcniqZeG9S%2F1a5s2Rx3FZdXrWpY%2BmSBJp1l%2FmBGon3rcHA4EfuatZqMhVBzAT",
+  "nr_followers": 60000,
+  "full_name": "Dwayne Johnson",
+  "platform": "instagram",
+  "profile_url": "https://instagram.com/therock",
+};
 
 /** The built-in sample payload of each known event type. */
 export const SAMPLES: Readonly<Record<string, Payload>> = {
@@ -18,19 +33,7 @@ export const SAMPLES: Readonly<Record<string, Payload>> = {
       "email_body": "Hello, I would like to collaborate on our spring launch.",
       "sent_by_user": "Alex from MyCompany",
     },
-    "deal_info": {
-      "deal_name": "therock",
-      "is_active": true,
-      "dealflow_funnel_step": 3,
-      "dealflow_type": "outreach",
-      "dealflow_name": "Spring Collection Promo",
-      "picture_url":
-        "https://imgp.sptds.icu/v2?mb0KwpL92uYofJiSjDn1%2F6peL1lBwv3s%2BUvShHERlDbrEEwrWumIvR20xZeZXa0LDeIrcniqZeG9S%2F1a5s2Rx3FZdXrWpY%2BmSBJp1l%2FmBGon3rcHA4EfuatZqMhVBzAT",
-      "nr_followers": 60000,
-      "full_name": "Dwayne Johnson",
-      "platform": "instagram",
-      "profile_url": "https://instagram.com/therock",
-    },
+    deal_info: DEAL_INFO,
     "deal_id": "deal12345",
   },
   new_influencer_order: {
@@ -48,19 +51,7 @@ export const SAMPLES: Readonly<Record<string, Payload>> = {
       "match_types": "discount_code",
       "order_timestamp": "2025-01-16T09:15:00Z",
     },
-    "deal_info": {
-      "deal_name": "therock",
-      "is_active": true,
-      "dealflow_funnel_step": 3,
-      "dealflow_type": "outreach",
-      "dealflow_name": "Spring Collection Promo",
-      "picture_url":
-        "https://imgp.sptds.icu/v2?mb0KwpL92uYofJiSjDn1%2F6peL1lBwv3s%2BUvShHERlDbrEEwrWumIvR20xZeZXa0LDeIrcniqZeG9S%2F1a5s2Rx3FZdXrWpY%2BmSBJp1l%2FmBGon3rcHA4EfuatZqMhVBzAT",
-      "nr_followers": 60000,
-      "full_name": "Dwayne Johnson",
-      "platform": "instagram",
-      "profile_url": "https://instagram.com/therock",
-    },
+    deal_info: DEAL_INFO,
     "deal_id": "deal12345",
   },
   new_influencer_reply: {
@@ -72,19 +63,7 @@ export const SAMPLES: Readonly<Record<string, Payload>> = {
       "email_body": "Thank you for reaching out. I would love to discuss more details...",
       "received_time": "2025-01-16 09:15:00",
     },
-    "deal_info": {
-      "deal_name": "therock",
-      "is_active": true,
-      "dealflow_funnel_step": 3,
-      "dealflow_type": "outreach",
-      "dealflow_name": "Spring Collection Promo",
-      "picture_url":
-        "https://imgp.sptds.icu/v2?mb0KwpL92uYofJiSjDn1%2F6peL1lBwv3s%2BUvShHERlDbrEEwrWumIvR20xZeZXa0LDeIrcniqZeG9S%2F1a5s2Rx3FZdXrWpY%2BmSBJp1l%2FmBGon3rcHA4EfuatZqMhVBzAT",
-      "nr_followers": 60000,
-      "full_name": "Dwayne Johnson",
-      "platform": "instagram",
-      "profile_url": "https://instagram.com/therock",
-    },
+    deal_info: DEAL_INFO,
     "deal_id": "deal12345",
     "deal_url": "https://app.influencer-hero.com/deal/deal12345",
   },
@@ -93,19 +72,7 @@ export const SAMPLES: Readonly<Record<string, Payload>> = {
     "max_bid_information": {
       "max_bid_comment": "Please provide the highest possible bid for this influencer.",
     },
-    "deal_info": {
-      "deal_name": "therock",
-      "is_active": true,
-      "dealflow_funnel_step": 3,
-      "dealflow_type": "outreach",
-      "dealflow_name": "Spring Collection Promo",
-      "picture_url":
-        "https://imgp.sptds.icu/v2?mb0KwpL92uYofJiSjDn1%2F6peL1lBwv3s%2BUvShHERlDbrEEwrWumIvR20xZeZXa0LDeIrcniqZeG9S%2F1a5s2Rx3FZdXrWpY%2BmSBJp1l%2FmBGon3rcHA4EfuatZqMhVBzAT",
-      "nr_followers": 60000,
-      "full_name": "Dwayne Johnson",
-      "platform": "instagram",
-      "profile_url": "https://instagram.com/therock",
-    },
+    deal_info: DEAL_INFO,
     "deal_id": "DEAL-67890",
   },
   new_payout_request: {
@@ -115,19 +82,7 @@ export const SAMPLES: Readonly<Record<string, Payload>> = {
       "payout_currency": "USD",
       "payout_amount": 1500,
     },
-    "deal_info": {
-      "deal_name": "therock",
-      "is_active": true,
-      "dealflow_funnel_step": 3,
-      "dealflow_type": "outreach",
-      "dealflow_name": "Spring Collection Promo",
-      "picture_url":
-        "https://imgp.sptds.icu/v2?mb0KwpL92uYofJiSjDn1%2F6peL1lBwv3s%2BUvShHERlDbrEEwrWumIvR20xZeZXa0LDeIrcniqZeG9S%2F1a5s2Rx3FZdXrWpY%2BmSBJp1l%2FmBGon3rcHA4EfuatZqMhVBzAT",
-      "nr_followers": 60000,
-      "full_name": "Dwayne Johnson",
-      "platform": "instagram",
-      "profile_url": "https://instagram.com/therock",
-    },
+    deal_info: DEAL_INFO,
     "deal_id": "DEAL-67890",
   },
   product_sent: {
@@ -149,19 +104,7 @@ export const SAMPLES: Readonly<Record<string, Payload>> = {
       },
       "phone": "555-555-5555",
     },
-    "deal_info": {
-      "deal_name": "therock",
-      "is_active": true,
-      "dealflow_funnel_step": 3,
-      "dealflow_type": "outreach",
-      "dealflow_name": "Spring Collection Promo",
-      "picture_url":
-        "https://imgp.sptds.icu/v2?mb0KwpL92uYofJiSjDn1%2F6peL1lBwv3s%2BUvShHERlDbrEEwrWumIvR20xZeZXa0LDeIrcniqZeG9S%2F1a5s2Rx3FZdXrWpY%2BmSBJp1l%2FmBGon3rcHA4EfuatZqMhVBzAT",
-      "nr_followers": 60000,
-      "full_name": "Dwayne Johnson",
-      "platform": "instagram",
-      "profile_url": "https://instagram.com/therock",
-    },
+    deal_info: DEAL_INFO,
     "deal_id": "DEAL-12345",
   },
   update_commission: {
@@ -169,19 +112,7 @@ export const SAMPLES: Readonly<Record<string, Payload>> = {
     "commission_information": { "old_commission_perc": 10, "new_commission_perc": 15 },
     "collab_id": "collab987",
     "deal_id": "xyz789",
-    "deal_info": {
-      "deal_name": "therock",
-      "is_active": true,
-      "dealflow_funnel_step": 3,
-      "dealflow_type": "outreach",
-      "dealflow_name": "Spring Collection Promo",
-      "picture_url":
-        "https://imgp.sptds.icu/v2?mb0KwpL92uYofJiSjDn1%2F6peL1lBwv3s%2BUvShHERlDbrEEwrWumIvR20xZeZXa0LDeIrcniqZeG9S%2F1a5s2Rx3FZdXrWpY%2BmSBJp1l%2FmBGon3rcHA4EfuatZqMhVBzAT",
-      "nr_followers": 60000,
-      "full_name": "Dwayne Johnson",
-      "platform": "instagram",
-      "profile_url": "https://instagram.com/therock",
-    },
+    deal_info: DEAL_INFO,
     "is_ch_collab": false,
   },
   update_custom_link: {
@@ -192,19 +123,7 @@ export const SAMPLES: Readonly<Record<string, Payload>> = {
       "new_custom_link": "/the-new-link",
       "new_custom_link_target": "https://new.example.com",
     },
-    "deal_info": {
-      "deal_name": "therock",
-      "is_active": true,
-      "dealflow_funnel_step": 3,
-      "dealflow_type": "outreach",
-      "dealflow_name": "Spring Collection Promo",
-      "picture_url":
-        "https://imgp.sptds.icu/v2?mb0KwpL92uYofJiSjDn1%2F6peL1lBwv3s%2BUvShHERlDbrEEwrWumIvR20xZeZXa0LDeIrcniqZeG9S%2F1a5s2Rx3FZdXrWpY%2BmSBJp1l%2FmBGon3rcHA4EfuatZqMhVBzAT",
-      "nr_followers": 60000,
-      "full_name": "Dwayne Johnson",
-      "platform": "instagram",
-      "profile_url": "https://instagram.com/therock",
-    },
+    deal_info: DEAL_INFO,
     "collab_id": "collab123",
     "deal_id": "deal321",
   },
@@ -217,19 +136,7 @@ export const SAMPLES: Readonly<Record<string, Payload>> = {
       "new_discount_perc": 20,
     },
     "collab_id": "collab987",
-    "deal_info": {
-      "deal_name": "therock",
-      "is_active": true,
-      "dealflow_funnel_step": 3,
-      "dealflow_type": "outreach",
-      "dealflow_name": "Spring Collection Promo",
-      "picture_url":
-        "https://imgp.sptds.icu/v2?mb0KwpL92uYofJiSjDn1%2F6peL1lBwv3s%2BUvShHERlDbrEEwrWumIvR20xZeZXa0LDeIrcniqZeG9S%2F1a5s2Rx3FZdXrWpY%2BmSBJp1l%2FmBGon3rcHA4EfuatZqMhVBzAT",
-      "nr_followers": 60000,
-      "full_name": "Dwayne Johnson",
-      "platform": "instagram",
-      "profile_url": "https://instagram.com/therock",
-    },
+    deal_info: DEAL_INFO,
     "deal_id": "xyz789",
   },
   new_influencer_post: {
@@ -239,19 +146,7 @@ export const SAMPLES: Readonly<Record<string, Payload>> = {
       "caption": "Loving the new shaker from @mycompany #ad",
       "posted_at": "1693427202",
     },
-    "deal_info": {
-      "deal_name": "therock",
-      "is_active": true,
-      "dealflow_funnel_step": 3,
-      "dealflow_type": "outreach",
-      "dealflow_name": "Spring Collection Promo",
-      "picture_url":
-        "https://imgp.sptds.icu/v2?mb0KwpL92uYofJiSjDn1%2F6peL1lBwv3s%2BUvShHERlDbrEEwrWumIvR20xZeZXa0LDeIrcniqZeG9S%2F1a5s2Rx3FZdXrWpY%2BmSBJp1l%2FmBGon3rcHA4EfuatZqMhVBzAT",
-      "nr_followers": 60000,
-      "full_name": "Dwayne Johnson",
-      "platform": "instagram",
-      "profile_url": "https://instagram.com/therock",
-    },
+    deal_info: DEAL_INFO,
     "deal_id": "deal12345",
   },
   media_kpi_updated: {
@@ -261,19 +156,7 @@ export const SAMPLES: Readonly<Record<string, Payload>> = {
       "likes": 8400,
       "comments": 312,
     },
-    "deal_info": {
-      "deal_name": "therock",
-      "is_active": true,
-      "dealflow_funnel_step": 3,
-      "dealflow_type": "outreach",
-      "dealflow_name": "Spring Collection Promo",
-      "picture_url":
-        "https://imgp.sptds.icu/v2?mb0KwpL92uYofJiSjDn1%2F6peL1lBwv3s%2BUvShHERlDbrEEwrWumIvR20xZeZXa0LDeIrcniqZeG9S%2F1a5s2Rx3FZdXrWpY%2BmSBJp1l%2FmBGon3rcHA4EfuatZqMhVBzAT",
-      "nr_followers": 60000,
-      "full_name": "Dwayne Johnson",
-      "platform": "instagram",
-      "profile_url": "https://instagram.com/therock",
-    },
+    deal_info: DEAL_INFO,
     "deal_id": "deal12345",
   },
 };
