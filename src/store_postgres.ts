@@ -238,11 +238,12 @@ export class PostgresStore implements Store {
   ): Promise<void> {
     if (routed.length === 0) return Promise.resolve();
     return this.#transaction(async (client) => {
-      // Claim the events first: when two relays route the same event at once, the second waits
-      // for the first's commit, then finds it routed and adds nothing.
+      // Claim the events first: when two relays route the same event at once, only one claims
+      // it (the other skips it while it is locked, or finds it routed) and records deliveries.
       const claimed = await client.query<Row>(
-        "UPDATE events SET routed_at = $1 WHERE id = ANY($2::text[]) AND routed_at IS NULL " +
-          "RETURNING id",
+        "WITH mine AS (SELECT seq FROM events WHERE id = ANY($2::text[]) AND routed_at IS NULL " +
+          "ORDER BY seq FOR UPDATE SKIP LOCKED) " +
+          "UPDATE events e SET routed_at = $1 FROM mine WHERE e.seq = mine.seq RETURNING e.id",
         [at, routed.map((r) => r.eventId)],
       );
       const mine = new Set(claimed.rows.map((row) => String(row["id"])));
@@ -456,6 +457,7 @@ export class PostgresStore implements Store {
     }));
   }
 
+  /** Removes what retention says, in batches; rows another relay is pruning are skipped. */
   async prune(options: PruneOptions): Promise<PruneResult> {
     const result = { deliveries: 0, events: 0 };
     for (;;) {
@@ -463,7 +465,7 @@ export class PostgresStore implements Store {
         const gone = await client.query<Row>(
           "DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries WHERE " +
             "(status = 'delivered' AND updated_at < $1) OR (status = 'dead' AND updated_at < $2) " +
-            "LIMIT $3) RETURNING id",
+            "LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id",
           [options.deliveredBefore, options.deadBefore, options.batch],
         );
         const ids = gone.rows.map((row) => String(row["id"]));
@@ -479,7 +481,7 @@ export class PostgresStore implements Store {
       const gone = await this.#query(
         "DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE e.received_at < $1 " +
           "AND e.routed_at IS NOT NULL AND NOT EXISTS " +
-          "(SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT $2)",
+          "(SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT $2 FOR UPDATE SKIP LOCKED)",
         [options.eventsBefore, options.batch],
       );
       const removed = gone.rowCount ?? 0;

@@ -51,6 +51,7 @@ Deno.test({
           }],
         }));
       await Promise.all([a.routeEvents(route("dlv_a"), T), b.routeEvents(route("dlv_b"), T)]);
+      await b.routeEvents(route("dlv_late"), T + 1);
       const deliveries = await a.listDeliveries({});
       assert.equal(deliveries.length, 20);
       assert.equal(new Set(deliveries.map((d) => d.eventId)).size, 20);
