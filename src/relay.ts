@@ -171,7 +171,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       if (h !== runtime.config.listen.hostname || p !== runtime.config.listen.port) {
         log.warn("listen address changes take effect at the next start");
       }
-      if (describeStore(next.config) !== describeStore(runtime.config)) {
+      const { sqlite, postgres } = runtime.config.store;
+      if (next.config.store.sqlite !== sqlite || next.config.store.postgres !== postgres) {
         log.warn("store changes take effect at the next start");
       }
       runtime = next;
