@@ -16,7 +16,7 @@ import {
 import { maskUrl } from "./src/destination.ts";
 import { EVENT_TYPES, KNOWN_EVENT_NAMES } from "./src/events.ts";
 import { createLogger, writeStderr, writeStdout } from "./src/log.ts";
-import { openStore, startRelay } from "./src/relay.ts";
+import { describeStore, openStore, startRelay } from "./src/relay.ts";
 import { SAMPLES } from "./src/samples.ts";
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from "./src/server.ts";
 import type { DeliveryStatus } from "./src/store.ts";
@@ -149,7 +149,7 @@ Options:
           `${config.influencer_hero.max_body_bytes} bytes`,
       );
       out.push(`Listen: ${config.listen.hostname}:${config.listen.port}`);
-      out.push(`Store: sqlite ${config.store.sqlite ?? "./data/hero-relay.db"}`, "");
+      out.push(`Store: ${describeStore(config)}`, "");
       out.push("Destinations:");
       for (const [name, entry] of Object.entries(config.destinations)) {
         const target = "url" in entry ? ` ${entry.url ? maskUrl(entry.url) : "(no URL set)"}` : "";
@@ -205,7 +205,7 @@ Options:
       if (values.help) return help("deliveries");
       const status = values.status === undefined ? undefined : parseStatus(values.status);
       const limit = parsePositive(values.limit, "--limit");
-      const store = openStore(loadConfig(values.config));
+      const store = await openStore(loadConfig(values.config));
       try {
         const rows = await store.listDeliveries({
           ...(status ? { status } : {}),
@@ -274,7 +274,7 @@ Options:
       if (!values.dead && (values.destination || values.since)) {
         throw new UsageError("--destination and --since go with --dead");
       }
-      const store = openStore(loadConfig(values.config));
+      const store = await openStore(loadConfig(values.config));
       try {
         let ids = positionals;
         if (values.dead) {
@@ -322,7 +322,7 @@ Options:
       if (values.help) return help("enable");
       if (positionals.length !== 1) throw new UsageError("Name one destination");
       const name = positionals[0]!;
-      const store = openStore(loadConfig(values.config));
+      const store = await openStore(loadConfig(values.config));
       try {
         const changed = await store.setDisabled(name, null, Date.now());
         writeStdout(changed ? `Enabled "${name}"\n` : `"${name}" was not disabled\n`);

@@ -29,6 +29,15 @@ const bool = z.union([
 /** A destination URL; checked to be http(s) only when the destination is enabled. */
 const httpUrl = z.string();
 
+function isPostgresUrl(value: string): boolean {
+  try {
+    const { protocol } = new URL(value);
+    return protocol === "postgres:" || protocol === "postgresql:";
+  } catch {
+    return false;
+  }
+}
+
 function isHttpUrl(value: string): boolean {
   try {
     const url = new URL(value);
@@ -147,8 +156,14 @@ export const CONFIG_SCHEMA = z.strictObject({
     max_body_bytes: z.number().int().min(1024).max(25 * 1024 * 1024).default(1024 * 1024),
   }),
   store: z.strictObject({
-    sqlite: z.string().min(1).optional().describe("Path of the SQLite database file"),
-  }).prefault({}),
+    sqlite: z.string().min(1).optional().describe(
+      "Path of the SQLite database file (the default store: ./data/hero-relay.db)",
+    ),
+    postgres: z.string().min(1).optional().describe(
+      'PostgreSQL connection URL, such as "${DATABASE_URL}" (a secret): several relays may ' +
+        "share one database",
+    ),
+  }).prefault({}).describe('The store: "sqlite" or "postgres", not both'),
   delivery: z.strictObject({
     retry: retrySchema.optional(),
     timeout: timeoutSchema.optional(),
@@ -284,6 +299,13 @@ export function crossCheck(config: Config): string[] {
       new Set(config.influencer_hero.signing_secrets).size
   ) {
     problems.push("influencer_hero.signing_secrets: expected distinct secrets");
+  }
+  const { sqlite, postgres } = config.store;
+  if (sqlite !== undefined && postgres !== undefined) {
+    problems.push('store.postgres: set "sqlite" or "postgres", not both');
+  } else if (postgres !== undefined && !isPostgresUrl(postgres)) {
+    // The URL holds a password: the message never repeats it.
+    problems.push("store.postgres: expected a postgres:// or postgresql:// URL");
   }
   for (const [name, destination] of Object.entries(config.destinations)) {
     if (isEnabled(destination) && "url" in destination && !isHttpUrl(destination.url)) {

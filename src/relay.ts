@@ -9,6 +9,7 @@ import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { createHandler } from "./server.ts";
 import type { Store } from "./store.ts";
+import { maskPostgresUrl, PostgresStore } from "./store_postgres.ts";
 import { SqliteStore } from "./store_sqlite.ts";
 import { Verifier } from "./verify.ts";
 import { Dispatcher, REPLAY_WINDOW_MS } from "./worker.ts";
@@ -46,22 +47,47 @@ export interface Relay {
   stop(deadlineMs?: number): Promise<void>;
 }
 
-/** Opens the store a config names, creating the database's folder if needed. */
-export function openStore(config: Config): SqliteStore {
+/**
+ * Opens the store a config names: PostgreSQL when `store.postgres` is set, otherwise the SQLite
+ * file (its folder created if needed). Rejects when the database cannot be reached.
+ */
+export async function openStore(config: Config): Promise<Store> {
+  if (config.store.postgres !== undefined) return await PostgresStore.open(config.store.postgres);
   const path = config.store.sqlite ?? DEFAULT_SQLITE_PATH;
   if (path !== ":memory:") Deno.mkdirSync(dirname(path), { recursive: true });
   return SqliteStore.open(path);
+}
+
+/** Names the store a config uses, for logs and `check`, with any password masked. */
+export function describeStore(config: Config): string {
+  return config.store.postgres !== undefined
+    ? `postgres ${maskPostgresUrl(config.store.postgres)}`
+    : `sqlite ${config.store.sqlite ?? DEFAULT_SQLITE_PATH}`;
 }
 
 /** Starts a relay; throws ConfigError for a config that compiles badly. */
 export async function startRelay(options: RelayOptions): Promise<Relay> {
   const { log } = options;
   let runtime: Runtime = compileConfig(options.config, options.source, { write: options.write });
-  const lock = await lockStore(runtime.config);
-  const store = openStore(runtime.config);
-  const synchronous = store.synchronous();
-  // A single relay owns the SQLite file (the lock says so), so every lease is a dead one's.
-  await store.release(null);
+  // SQLite has one owner, so every lease found at start is a dead relay's. Relays sharing a
+  // PostgreSQL database hold live leases: those are left to expire.
+  const lock = runtime.config.store.postgres === undefined ? await lockStore(runtime.config) : null;
+  let store: Store;
+  try {
+    store = await openStore(runtime.config);
+  } catch (error) {
+    lock?.close();
+    throw error;
+  }
+  if (store instanceof SqliteStore) await store.release(null);
+  const durability = store instanceof SqliteStore
+    ? { synchronous: store.synchronous() === 2 ? "FULL" : String(store.synchronous()) }
+    : store instanceof PostgresStore
+    ? { synchronous_commit: store.synchronousCommit() }
+    : {};
+  if (store instanceof PostgresStore && store.synchronousCommit() === "off") {
+    log.warn("synchronous_commit is off: a crash of the database may lose acknowledged events");
+  }
   const metrics = new Metrics();
   let verifier = await createVerifier(runtime.config);
   const dispatcher = new Dispatcher({
@@ -127,8 +153,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}`;
   log.info("relay started", {
     url: `http://${host}:${addr.port}`,
-    store: runtime.config.store.sqlite ?? DEFAULT_SQLITE_PATH,
-    synchronous: synchronous === 2 ? "FULL" : String(synchronous),
+    store: describeStore(runtime.config),
+    ...durability,
     routes: runtime.routes.length,
     destinations: runtime.destinations.size,
   });
@@ -145,7 +171,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       if (h !== runtime.config.listen.hostname || p !== runtime.config.listen.port) {
         log.warn("listen address changes take effect at the next start");
       }
-      if (next.config.store.sqlite !== runtime.config.store.sqlite) {
+      const { sqlite, postgres } = runtime.config.store;
+      if (next.config.store.sqlite !== sqlite || next.config.store.postgres !== postgres) {
         log.warn("store changes take effect at the next start");
       }
       runtime = next;
