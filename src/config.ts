@@ -259,6 +259,8 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
   }
   if (!result.success) {
     for (const issue of result.error.issues) problems.push(formatIssue(issue));
+  } else {
+    problems.push(...storeProblems(result.data.store));
   }
   if (problems.length > 0) throw new ConfigError(source, problems);
   return (result as { data: Config }).data;
@@ -285,6 +287,19 @@ export function isEnabled(destination: DestinationConfig): boolean {
   return destination.enabled !== false;
 }
 
+/** Problems with the store setting, which every command that opens the store needs right. */
+function storeProblems(store: Config["store"]): string[] {
+  const { sqlite, postgres } = store;
+  if (sqlite !== undefined && postgres !== undefined) {
+    return ['store.postgres: set "sqlite" or "postgres", not both'];
+  }
+  if (postgres !== undefined && !isPostgresUrl(postgres)) {
+    // The URL holds a password: the message never repeats it.
+    return ["store.postgres: expected a postgres:// or postgresql:// URL"];
+  }
+  return [];
+}
+
 /**
  * Problems between parts of a valid config: routes naming undefined destinations, bad event
  * names, enabled destinations without a usable URL. compileConfig reports them together with
@@ -299,13 +314,6 @@ export function crossCheck(config: Config): string[] {
       new Set(config.influencer_hero.signing_secrets).size
   ) {
     problems.push("influencer_hero.signing_secrets: expected distinct secrets");
-  }
-  const { sqlite, postgres } = config.store;
-  if (sqlite !== undefined && postgres !== undefined) {
-    problems.push('store.postgres: set "sqlite" or "postgres", not both');
-  } else if (postgres !== undefined && !isPostgresUrl(postgres)) {
-    // The URL holds a password: the message never repeats it.
-    problems.push("store.postgres: expected a postgres:// or postgresql:// URL");
   }
   for (const [name, destination] of Object.entries(config.destinations)) {
     if (isEnabled(destination) && "url" in destination && !isHttpUrl(destination.url)) {

@@ -19,7 +19,7 @@ export function freshSample(
   if ("webhook_timestamp" in payload) {
     payload["webhook_timestamp"] = String(Math.floor(Date.now() / 1000));
   }
-  return { ...payload, ...extra };
+  return { ...payload, test_nonce: crypto.randomUUID(), ...extra };
 }
 
 /** Headers and bytes of a correctly signed webhook. */
