@@ -135,10 +135,12 @@ export function discordMessage(
     inline: field.inline,
   }));
 
-  // The link goes last in the description, so cutting long text never loses it.
-  const link = message.link
+  // The link goes last in the description, so cutting long text never loses it; a link too long
+  // for that stays on the title only.
+  const markdownLink = message.link
     ? `[${fitMarkdown(message.link.label, 200)}](${linkTarget(message.link.url)})`
     : "";
+  const link = markdownLink.length <= 1024 ? markdownLink : "";
   const fixed = title.length + footer.length + authorName.length + link.length;
   const fieldsLength = () => fields.reduce((n, f) => n + f.name.length + f.value.length, 0);
   // Within the 6000 total, fields give way only when not even a short text would fit.

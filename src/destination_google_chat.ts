@@ -87,7 +87,7 @@ function googleChatCard(
   for (const field of message.fields.slice(0, fieldCount)) {
     widgets.push({
       decoratedText: {
-        topLabel: fit(field.name, 256),
+        topLabel: htmlEscape(fit(field.name, 256)),
         text: htmlEscape(fit(field.value, 1000)).replace(/\n/g, "<br>"),
         wrapText: true,
       },

@@ -183,6 +183,25 @@ Deno.test("a hostile 10 KB message stays within every Discord limit and cannot p
   }
 });
 
+Deno.test("a link too long for the description stays on the title only", async () => {
+  const discord = fakeDiscord();
+  try {
+    const message = deliveryOf("new_influencer_post").message;
+    const url = "https://example.com/" + "p".repeat(5000);
+    const destination = new DiscordDestination("discord", { url: discord.url + HOOK });
+    const outcome = await destination.send(
+      deliveryWith({ ...message, link: { url, label: "View post" } }),
+      sendContext(),
+    );
+    assert.deepEqual(outcome, { kind: "delivered", httpStatus: 200 });
+    const embed = JSON.parse(discord.received[0]!.body).embeds[0];
+    assert.equal(embed.url, url);
+    assert.doesNotMatch(embed.description ?? "", /View post/);
+  } finally {
+    await discord.close();
+  }
+});
+
 Deno.test("a body template replaces the embed but allowed_mentions is still added", async () => {
   const discord = fakeDiscord();
   try {

@@ -169,8 +169,11 @@ Deno.test("hostile payload text renders safely in every destination", () => {
       case "google_chat": {
         const widgets = JSON.parse(body).cardsV2[0].card.sections[0].widgets;
         for (const w of widgets) {
-          const text = w.textParagraph?.text ?? w.decoratedText?.text ?? "";
-          assert.doesNotMatch(text.replace(/<br>/g, ""), /</);
+          for (
+            const text of [w.textParagraph?.text, w.decoratedText?.text, w.decoratedText?.topLabel]
+          ) {
+            assert.doesNotMatch((text ?? "").replace(/<br>/g, ""), /</);
+          }
         }
         assert.ok(new TextEncoder().encode(body).length <= 32_000);
         break;
