@@ -13,8 +13,15 @@ import {
 } from "./config.ts";
 import type { DeliveryRequest, Destination } from "./destination.ts";
 import { ConsoleDestination } from "./destination_console.ts";
+import { DiscordDestination } from "./destination_discord.ts";
+import { EmailDestination, type EmailTransport } from "./destination_email.ts";
+import { GoogleChatDestination } from "./destination_google_chat.ts";
 import { HttpDestination } from "./destination_http.ts";
+import { MattermostDestination } from "./destination_mattermost.ts";
+import { NtfyDestination } from "./destination_ntfy.ts";
 import { SlackDestination } from "./destination_slack.ts";
+import { TeamsDestination } from "./destination_teams.ts";
+import { TelegramDestination } from "./destination_telegram.ts";
 import { KNOWN_EVENT_NAMES } from "./events.ts";
 import type { Timeouts } from "./http_client.ts";
 import { compileMessage, type MessageTemplate } from "./message.ts";
@@ -65,6 +72,18 @@ const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 5_000, totalMs: 15_000 };
 /** Default rate limits per destination type, from each service's documented limits. */
 const DEFAULT_RATE_LIMITS: Record<string, { perSecond: number; burst: number }> = {
   slack: { perSecond: 1, burst: 3 },
+  // 5 requests per 2 s per webhook (Discord staff); a 429 still says exactly how long to wait.
+  discord: { perSecond: 2.5, burst: 5 },
+  // About one message per second per chat, short bursts allowed (Bot FAQ).
+  telegram: { perSecond: 1, burst: 3 },
+  // Four requests per second per webhook (Teams connector limits).
+  teams: { perSecond: 4, burst: 4 },
+  // About one message per second per space (60 per minute per space).
+  google_chat: { perSecond: 1, burst: 1 },
+  // ntfy's default visitor limit: a burst of 60, then one request per 5 s.
+  ntfy: { perSecond: 0.2, burst: 60 },
+  // Resend's default is 2 requests per second; gentle enough for any SMTP server too.
+  email: { perSecond: 2, burst: 2 },
 };
 
 /** Compiles a config; throws {@linkcode ConfigError} listing every template problem. */
@@ -187,7 +206,7 @@ function createDestination(
   deps: CompileDeps,
   problem: (key: string, error: Error) => void,
 ): Destination {
-  const bodyTemplate = (source: string | undefined) => {
+  const bodyTemplate = (source: string | undefined, key = "body") => {
     if (source === undefined) return undefined;
     try {
       const template = compileTemplate(source);
@@ -202,10 +221,12 @@ function createDestination(
           delivery: { id: request.deliveryId, attempt: request.attempt },
         });
     } catch (error) {
-      problem("body", error as Error);
+      problem(key, error as Error);
       return undefined;
     }
   };
+  const list = (value: string | string[] | undefined) =>
+    value === undefined ? [] : (Array.isArray(value) ? value : [value]).filter((v) => v !== "");
   switch (entry.type) {
     case "console":
       return new ConsoleDestination(name, deps.write);
@@ -222,10 +243,98 @@ function createDestination(
           method: entry.method,
           headers: entry.headers,
           body: bodyTemplate(entry.body),
+          // Validated in the schema when enabled; a disabled destination does not sign.
+          signingSecrets: isEnabled(entry) ? list(entry.signing_secrets) : undefined,
         }),
       );
+    case "discord":
+      return new DiscordDestination(
+        name,
+        stripUndefined({
+          url: entry.url,
+          username: entry.username,
+          avatarUrl: entry.avatar_url,
+          body: bodyTemplate(entry.body),
+        }),
+      );
+    case "teams":
+      return new TeamsDestination(
+        name,
+        stripUndefined({ url: entry.url, body: bodyTemplate(entry.body) }),
+      );
+    case "telegram":
+      return new TelegramDestination(
+        name,
+        stripUndefined({
+          botToken: entry.bot_token,
+          chatId: String(entry.chat_id).trim(),
+          apiUrl: entry.api_url,
+          messageThreadId: entry.message_thread_id,
+          disableNotification: entry.disable_notification,
+          body: bodyTemplate(entry.body),
+        }),
+      );
+    case "google_chat":
+      return new GoogleChatDestination(
+        name,
+        stripUndefined({ url: entry.url, body: bodyTemplate(entry.body) }),
+      );
+    case "mattermost":
+      return new MattermostDestination(
+        name,
+        stripUndefined({
+          url: entry.url,
+          channel: entry.channel,
+          username: entry.username,
+          iconUrl: entry.icon_url,
+          body: bodyTemplate(entry.body),
+        }),
+      );
+    case "ntfy":
+      return new NtfyDestination(
+        name,
+        stripUndefined({
+          url: entry.url,
+          token: entry.token || undefined,
+          priority: typeof entry.priority === "string"
+            ? NTFY_PRIORITIES[entry.priority]
+            : entry.priority,
+          tags: entry.tags,
+          body: bodyTemplate(entry.body),
+        }),
+      );
+    case "email": {
+      const transport: EmailTransport = entry.smtp_url !== undefined
+        ? { smtpUrl: entry.smtp_url }
+        : stripUndefined({
+          provider: entry.provider ?? "sendgrid",
+          apiKey: entry.api_key ?? "",
+          apiUrl: entry.api_url,
+          domain: entry.domain,
+        });
+      return new EmailDestination(
+        name,
+        stripUndefined({
+          transport,
+          from: entry.from,
+          to: list(entry.to),
+          cc: list(entry.cc),
+          subject: bodyTemplate(entry.subject, "subject"),
+          body: bodyTemplate(entry.body),
+        }),
+      );
+    }
   }
 }
+
+const NTFY_PRIORITIES: Record<string, number> = {
+  min: 1,
+  low: 2,
+  default: 3,
+  high: 4,
+  max: 5,
+  urgent: 5,
+};
 
 /** Drops keys whose value is undefined, for exactOptionalPropertyTypes. */
 function stripUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {

@@ -3,7 +3,9 @@
 // collected and reported together, each with its JSON path.
 
 import { z } from "zod";
+import { EMAIL_PROVIDERS } from "./email_api.ts";
 import { isEventName, KNOWN_EVENT_NAMES } from "./events.ts";
+import { isWebhookSecret } from "./standard_webhooks.ts";
 
 const DURATION = /^([0-9]+)(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -124,9 +126,188 @@ const destinationSchema = z.discriminatedUnion("type", [
     body: z.string().optional().describe(
       "Liquid template of the JSON body; by default the payload wrapped with id, type and time",
     ),
+    signing_secrets: z.array(z.string()).max(4).optional().describe(
+      "Standard Webhooks signing secrets (whsec_…); two during a rotation. Empty entries are " +
+        "ignored, so an unset ${OLD_SECRET:-} can stay in the list",
+    ),
     ...deliveryOptions,
+  }).superRefine((value, context) => {
+    if (value.enabled === false) return;
+    value.signing_secrets?.forEach((secret, i) => {
+      if (secret !== "" && !isWebhookSecret(secret)) {
+        context.addIssue({
+          code: "custom",
+          path: ["signing_secrets", i],
+          message: 'expected "whsec_" followed by the base64 of 24 to 64 random bytes ' +
+            "(create one with: echo whsec_$(openssl rand -base64 32))",
+        });
+      }
+    });
   }).describe("Any HTTP endpoint or no-code tool (Zapier, Make, n8n, Pipedream)"),
+  z.strictObject({
+    type: z.literal("discord"),
+    url: httpUrl.describe("Webhook URL, https://discord.com/api/webhooks/… (a secret)"),
+    username: z.string().min(1).max(80).optional().describe("Overrides the webhook's name"),
+    avatar_url: z.string().optional().describe("Overrides the webhook's avatar"),
+    body: z.string().optional().describe(
+      "Liquid template of the whole JSON body; allowed_mentions is added if left out",
+    ),
+    ...deliveryOptions,
+  }).describe("Discord webhook: an embed with author, thumbnail, fields and colour; no pings"),
+  z.strictObject({
+    type: z.literal("teams"),
+    url: httpUrl.describe(
+      'Workflows webhook URL from the "Post to a channel when a webhook request is received" ' +
+        "template (a secret)",
+    ),
+    body: z.string().optional().describe("Liquid template of the whole JSON body"),
+    ...deliveryOptions,
+  }).describe("Microsoft Teams Workflows webhook: an Adaptive Card; 202 means queued"),
+  z.strictObject({
+    type: z.literal("telegram"),
+    bot_token: z.string().describe("Bot token from @BotFather, 123456:ABC… (a secret)"),
+    chat_id: z.union([z.string(), z.number().int()]).describe(
+      'Chat id (negative for groups) or "@channelusername"',
+    ),
+    message_thread_id: z.number().int().optional().describe("Forum topic to post in"),
+    disable_notification: bool.optional().describe("Send silently"),
+    api_url: z.string().optional().describe(
+      "Bot API base URL (default https://api.telegram.org), for a local Bot API server",
+    ),
+    body: z.string().optional().describe(
+      "Liquid template of the whole sendMessage JSON body; chat_id is added if left out",
+    ),
+    ...deliveryOptions,
+  }).superRefine((value, context) => {
+    if (value.enabled === false) return;
+    if (!/^[0-9]+:[A-Za-z0-9_-]+$/.test(value.bot_token)) {
+      context.addIssue({
+        code: "custom",
+        path: ["bot_token"],
+        message: value.bot_token === ""
+          ? "expected a bot token, got an empty string"
+          : 'expected a bot token such as "123456789:AA…" (value hidden)',
+      });
+    }
+    if (String(value.chat_id).trim() === "") {
+      context.addIssue({
+        code: "custom",
+        path: ["chat_id"],
+        message: "expected a chat id, got an empty string",
+      });
+    }
+    checkHttpUrl(value.api_url, ["api_url"], context);
+  }).describe("Telegram bot message in HTML parse mode"),
+  z.strictObject({
+    type: z.literal("google_chat"),
+    url: httpUrl.describe(
+      "Incoming webhook URL, https://chat.googleapis.com/v1/spaces/…/messages?key=…&token=… " +
+        "(a secret)",
+    ),
+    body: z.string().optional().describe("Liquid template of the whole JSON body"),
+    ...deliveryOptions,
+  }).describe("Google Chat incoming webhook: a card with a plain-text fallback"),
+  z.strictObject({
+    type: z.literal("mattermost"),
+    url: httpUrl.describe("Incoming webhook URL, https://<server>/hooks/<key> (a secret)"),
+    channel: z.string().optional().describe("Channel name (or @user) instead of the webhook's"),
+    username: z.string().optional().describe("Overrides the poster's name, if the server allows"),
+    icon_url: z.string().optional().describe("Overrides the poster's picture, if allowed"),
+    body: z.string().optional().describe("Liquid template of the whole JSON body"),
+    ...deliveryOptions,
+  }).describe("Mattermost incoming webhook: Markdown text and an attachment"),
+  z.strictObject({
+    type: z.literal("ntfy"),
+    url: httpUrl.describe("Topic URL, such as https://ntfy.sh/my-topic"),
+    token: z.string().optional().describe(
+      "Access token (tk_…) for a protected topic, sent as a Bearer token (a secret)",
+    ),
+    priority: z.union([
+      z.number().int().min(1).max(5),
+      z.enum(["min", "low", "default", "high", "max", "urgent"]),
+    ]).optional().describe('1 (min) to 5 (max, also "urgent"); default 3'),
+    tags: z.array(z.string()).optional().describe("Tags; emoji names show as icons"),
+    body: z.string().optional().describe(
+      "Liquid template of the whole JSON publish body; topic is added if left out",
+    ),
+    ...deliveryOptions,
+  }).superRefine((value, context) => {
+    if (value.enabled === false || !isHttpUrl(value.url)) return;
+    if (new URL(value.url).pathname.replace(/\/+$/, "") === "") {
+      context.addIssue({
+        code: "custom",
+        path: ["url"],
+        message: "expected a topic URL such as https://ntfy.sh/my-topic",
+      });
+    }
+  }).describe("ntfy topic: title, priority, tags and a click link"),
+  z.strictObject({
+    type: z.literal("email"),
+    smtp_url: z.string().optional().describe(
+      "SMTP server: smtp://user:password@host:587 (STARTTLS when offered; add ?requireTLS=true " +
+        "to insist) or smtps://user:password@host:465 (a secret)",
+    ),
+    provider: z.enum(EMAIL_PROVIDERS).optional().describe("E-mail API instead of SMTP"),
+    api_key: z.string().optional().describe("The provider's API key or server token (a secret)"),
+    api_url: z.string().optional().describe(
+      "The provider's API base URL, for EU regions (https://api.eu.mailgun.net, " +
+        "https://api.eu.sendgrid.com)",
+    ),
+    domain: z.string().optional().describe("Mailgun sending domain; default the domain of from"),
+    from: z.string().describe('Sender, "Name <address>" or an address'),
+    to: z.union([z.string(), z.array(z.string()).min(1)]).describe("Recipient(s)"),
+    cc: z.union([z.string(), z.array(z.string())]).optional().describe("Copy recipient(s)"),
+    subject: z.string().optional().describe(
+      "Liquid template of the subject; default the message's title",
+    ),
+    body: z.string().optional().describe(
+      "Liquid template of the HTML part; the text part is derived from it",
+    ),
+    ...deliveryOptions,
+  }).superRefine((value, context) => {
+    if (value.enabled === false) return;
+    const issue = (path: string, message: string) =>
+      context.addIssue({ code: "custom", path: [path], message });
+    if ((value.smtp_url === undefined) === (value.provider === undefined)) {
+      issue("smtp_url", 'expected either "smtp_url" or "provider" (with "api_key")');
+    }
+    if (value.smtp_url !== undefined && !/^smtps?:\/\/[^/?#]/.test(value.smtp_url)) {
+      issue(
+        "smtp_url",
+        value.smtp_url === ""
+          ? "expected an smtp:// or smtps:// URL, got an empty string"
+          : "expected an smtp:// or smtps:// URL (value hidden)",
+      );
+    }
+    if (value.provider !== undefined && !value.api_key) {
+      issue("api_key", `expected the ${value.provider} API key`);
+    }
+    checkHttpUrl(value.api_url, ["api_url"], context);
+    const addresses = (list: string | string[] | undefined) =>
+      list === undefined ? [] : Array.isArray(list) ? list : [list];
+    for (const [key, list] of [["from", value.from], ["to", value.to], ["cc", value.cc]] as const) {
+      addresses(list).forEach((address, i) => {
+        if (!/^[^@\s<>]+@[^@\s<>]+$|<[^@\s<>]+@[^@\s<>]+>\s*$/.test(address.trim())) {
+          context.addIssue({
+            code: "custom",
+            path: Array.isArray(list) ? [key, i] : [key],
+            message: `expected an e-mail address, got "${address}"`,
+          });
+        }
+      });
+    }
+  }).describe("E-mail over SMTP or an e-mail API (SendGrid, Mailgun, Postmark, Resend)"),
 ]);
+
+function checkHttpUrl(
+  value: string | undefined,
+  path: string[],
+  context: z.core.$RefinementCtx,
+): void {
+  if (value !== undefined && !isHttpUrl(value)) {
+    context.addIssue({ code: "custom", path, message: "expected an http:// or https:// URL" });
+  }
+}
 
 const routeSchema = z.strictObject({
   name: z.string().min(1),

@@ -1,10 +1,12 @@
 // Any HTTP endpoint or no-code tool (Zapier, Make, n8n, Pipedream). By default it receives the
-// original payload, untouched, wrapped with the event's id, type and received time.
+// original payload, untouched, wrapped with the event's id, type and received time. With signing
+// secrets, every request carries a Standard Webhooks signature the receiver can check.
 
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
 import { maskHeaders, maskUrl } from "./destination.ts";
 import { type OutgoingRequest, sendHttp } from "./http_client.ts";
 import { classifyHttp, type Outcome } from "./retry.ts";
+import { WebhookSigner } from "./standard_webhooks.ts";
 
 /** Options of {@linkcode HttpDestination}. */
 export interface HttpOptions {
@@ -13,6 +15,8 @@ export interface HttpOptions {
   headers?: Record<string, string>;
   /** Renders the JSON body instead of the wrapped payload. */
   body?: (request: DeliveryRequest) => string;
+  /** `whsec_` secrets to sign with (Standard Webhooks); two during a rotation. */
+  signingSecrets?: string[];
 }
 
 /** An HTTP endpoint. */
@@ -20,13 +24,17 @@ export class HttpDestination implements Destination {
   readonly type = "http";
   readonly name: string;
   #options: HttpOptions;
+  #signer: WebhookSigner | null;
 
+  /** Throws TypeError when a signing secret is not a `whsec_` secret. */
   constructor(name: string, options: HttpOptions) {
     this.name = name;
     this.#options = options;
+    const secrets = options.signingSecrets ?? [];
+    this.#signer = secrets.length > 0 ? new WebhookSigner(secrets) : null;
   }
 
-  #request(request: DeliveryRequest): OutgoingRequest | { error: string } {
+  #request(request: DeliveryRequest, now: number): OutgoingRequest | { error: string } {
     let body: string;
     if (this.#options.body) {
       body = this.#options.body(request);
@@ -43,27 +51,36 @@ export class HttpDestination implements Destination {
       url: this.#options.url,
       headers: {
         "content-type": "application/json",
-        "webhook-id": request.deliveryId,
-        "webhook-timestamp": String(Math.floor(Date.now() / 1000)),
         "x-hero-relay-event": request.eventType,
         "x-hero-relay-event-id": request.eventId,
         ...this.#options.headers,
+        // After the operator's headers: what is signed is what is sent.
+        "webhook-id": request.deliveryId,
+        "webhook-timestamp": String(Math.floor(now / 1000)),
       },
       body,
     };
   }
 
   render(request: DeliveryRequest): Rendered {
-    const built = this.#request(request);
+    const built = this.#request(request, Date.now());
     if ("error" in built) {
       return { method: "ERROR", url: maskUrl(this.#options.url), headers: {}, body: built.error };
     }
+    if (this.#signer) built.headers["webhook-signature"] = "v1,…";
     return { ...built, url: maskUrl(this.#options.url), headers: maskHeaders(built.headers) };
   }
 
   async send(request: DeliveryRequest, context: SendContext): Promise<Outcome> {
-    const built = this.#request(request);
+    const built = this.#request(request, context.now());
     if ("error" in built) return { kind: "failed", httpStatus: null, error: built.error };
+    if (this.#signer) {
+      built.headers["webhook-signature"] = await this.#signer.sign({
+        id: request.deliveryId,
+        timestamp: Number(built.headers["webhook-timestamp"]),
+        body: built.body,
+      });
+    }
     const result = await sendHttp(built, context.timeouts, context.signal);
     if (!result.ok) return { kind: "retry", httpStatus: null, error: result.error };
     return classifyHttp(result.answer, context.now());

@@ -121,6 +121,7 @@ function createEngine(): Liquid {
   engine.registerFilter("slack_escape", slackEscape);
   engine.registerFilter("html_escape", htmlEscape);
   engine.registerFilter("markdown_escape", markdownEscape);
+  engine.registerFilter("mention_escape", mentionEscape);
   return engine;
 }
 
@@ -235,4 +236,12 @@ export function htmlEscape(value: unknown): string {
 /** Backslash-escapes Markdown markup (Discord, Mattermost): \ * _ ~ ` | > # [ ] ( ). */
 export function markdownEscape(value: unknown): string {
   return String(value ?? "").replace(/([\\*_~`|>#\[\]()])/g, "\\$1");
+}
+
+/**
+ * Stops `@everyone`, `@channel`, `@here` and `@user` from notifying (Mattermost, Discord) by
+ * putting a zero-width space after an `@` that starts a word; e-mail addresses are left alone.
+ */
+export function mentionEscape(value: unknown): string {
+  return String(value ?? "").replace(/(^|[^\p{L}\p{N}_.+-])@(?=[\p{L}\p{N}_])/gu, "$1@\u200b");
 }

@@ -140,7 +140,8 @@ export class FakeServer {
           if (this.received.length >= w.count) w.resolve();
           return this.received.length < w.count;
         });
-        return new Response(answer.body ?? "", {
+        const empty = answer.status === 204 || answer.status === 304;
+        return new Response(empty ? null : answer.body ?? "", {
           status: answer.status,
           headers: answer.headers ?? { "content-type": "text/plain" },
         });
