@@ -441,7 +441,7 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
   if (!result.success) {
     for (const issue of result.error.issues) problems.push(formatIssue(issue));
   } else {
-    problems.push(...storeProblems(result.data.store));
+    problems.push(...valueProblems(result.data));
   }
   if (problems.length > 0) throw new ConfigError(source, problems);
   return (result as { data: Config }).data;
@@ -468,32 +468,18 @@ export function isEnabled(destination: DestinationConfig): boolean {
   return destination.enabled !== false;
 }
 
-/** Problems with the store setting, which every command that opens the store needs right. */
-function storeProblems(store: Config["store"]): string[] {
-  const { sqlite, postgres } = store;
-  if (sqlite !== undefined && postgres !== undefined) {
-    return ['store.postgres: set "sqlite" or "postgres", not both'];
-  }
-  if (postgres !== undefined && !isPostgresUrl(postgres)) {
-    // The URL holds a password: the message never repeats it.
-    return ["store.postgres: expected a postgres:// or postgresql:// URL"];
-  }
-  return [];
-}
-
-/**
- * Problems between parts of a valid config: routes naming undefined destinations, bad event
- * names, enabled destinations without a usable URL. compileConfig reports them together with
- * template problems.
- */
-export function crossCheck(config: Config): string[] {
+/** Problems with values the schema alone cannot judge: the store, secrets, destination URLs. */
+function valueProblems(config: Config): string[] {
   const problems: string[] = [];
-  const names = Object.keys(config.destinations);
-  const defined = names.map((n) => `"${n}"`).join(", ") || "none";
-  if (
-    config.influencer_hero.signing_secrets.length !==
-      new Set(config.influencer_hero.signing_secrets).size
-  ) {
+  const { sqlite, postgres } = config.store;
+  if (sqlite !== undefined && postgres !== undefined) {
+    problems.push('store.postgres: set "sqlite" or "postgres", not both');
+  } else if (postgres !== undefined && !isPostgresUrl(postgres)) {
+    // The URL holds a password: the message never repeats it.
+    problems.push("store.postgres: expected a postgres:// or postgresql:// URL");
+  }
+  const secrets = config.influencer_hero.signing_secrets;
+  if (secrets.length !== new Set(secrets).size) {
     problems.push("influencer_hero.signing_secrets: expected distinct secrets");
   }
   for (const [name, destination] of Object.entries(config.destinations)) {
@@ -504,6 +490,17 @@ export function crossCheck(config: Config): string[] {
       );
     }
   }
+  return problems;
+}
+
+/**
+ * Problems between parts of a valid config: routes naming undefined destinations, bad event
+ * names, repeated route names. compileConfig reports them together with template problems.
+ */
+export function crossCheck(config: Config): string[] {
+  const problems: string[] = [];
+  const names = Object.keys(config.destinations);
+  const defined = names.map((n) => `"${n}"`).join(", ") || "none";
   const routeNames = new Set<string>();
   config.routes.forEach((route, i) => {
     if (routeNames.has(route.name)) {
