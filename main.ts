@@ -15,6 +15,7 @@ import {
 } from "./src/config.ts";
 import { maskUrl } from "./src/destination.ts";
 import { EVENT_TYPES, KNOWN_EVENT_NAMES } from "./src/events.ts";
+import { API_URL, registerWebhooks } from "./src/influencer_hero_api.ts";
 import { createLogger, writeStderr, writeStdout } from "./src/log.ts";
 import { describeStore, openStore, startRelay } from "./src/relay.ts";
 import { SAMPLES } from "./src/samples.ts";
@@ -37,6 +38,7 @@ Commands:
   enable      Enable a destination that was disabled because its endpoint was gone
   render      Show exactly what an event would send to each destination (sends nothing)
   send-test   Send correctly signed sample events to a running relay
+  register    Register the relay's URLs with Influencer Hero (one per event type)
   sign        Print the headers Influencer Hero would send for a body on standard input
   events      List the known event types, or print one's sample payload
   schema      Print the config's JSON Schema
@@ -465,6 +467,62 @@ Options:
     },
   },
 
+  register: {
+    usage: `Usage: hero-relay register --public-url URL [--api-key KEY] [--events all|TYPE,...]
+                          [--brand ID]... [--remove]
+
+Registers the relay's per-event URLs (<public-url>/hooks/<event_type>) with Influencer Hero's
+API, one webhook per event type, so nothing has to be entered by hand. Already registered URLs
+are left as they are. With --remove, the registrations are deleted.
+
+Options:
+      --public-url URL  The relay's public base URL (Influencer Hero refuses local addresses)
+      --api-key KEY     Influencer Hero API key (default: $INFLUENCER_HERO_API_KEY)
+      --events LIST     "all" (default) or a comma-separated list of event types
+      --brand ID        Only for this brand (repeatable)
+      --remove          Delete the registrations instead
+      --api-url URL     API base URL (default ${API_URL})
+  -h, --help            Show this help
+`,
+    async run(args) {
+      const { values } = parse(args, {
+        "public-url": { type: "string" },
+        "api-key": { type: "string" },
+        events: { type: "string", default: "all" },
+        brand: { type: "string", multiple: true },
+        remove: { type: "boolean" },
+        "api-url": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      });
+      if (values.help) return help("register");
+      const publicUrl = values["public-url"];
+      if (publicUrl === undefined) throw new UsageError("--public-url is required");
+      checkPublicUrl(publicUrl);
+      const apiKey = values["api-key"] ?? Deno.env.get("INFLUENCER_HERO_API_KEY");
+      if (!apiKey) throw new UsageError("Give --api-key or set INFLUENCER_HERO_API_KEY");
+      const eventTypes = values.events === "all"
+        ? EVENT_TYPES.map((t) => t.name)
+        : values.events.split(",").map((t) => t.trim()).filter((t) => t !== "");
+      for (const type of eventTypes) {
+        if (!/^[a-z0-9_]{1,64}$/.test(type)) throw new UsageError(`"${type}" is not an event type`);
+      }
+      const results = await registerWebhooks({
+        apiKey,
+        publicUrl,
+        eventTypes,
+        ...(values.remove ? { remove: true } : {}),
+        ...(values.brand ? { brandIds: values.brand } : {}),
+        ...(values["api-url"] ? { apiUrl: values["api-url"] } : {}),
+      });
+      for (const r of results) {
+        writeStdout(
+          `${r.eventType.padEnd(22)} ${r.outcome}${r.detail ? `: ${r.detail}` : ""}  ${r.url}\n`,
+        );
+      }
+      return results.some((r) => r.outcome === "failed") ? 1 : 0;
+    },
+  },
+
   sign: {
     usage: `Usage: hero-relay sign [--config PATH] [--secret S] [--timestamp T] < body.json
 
@@ -555,6 +613,31 @@ function parse<O extends Options>(args: string[], options: O, positionals = fals
 function help(command: string): Promise<number> {
   writeStdout(COMMANDS[command]!.usage);
   return Promise.resolve(0);
+}
+
+/** Influencer Hero only calls public URLs: refuse local and private ones early. */
+function checkPublicUrl(value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(
+      `--public-url takes a URL such as https://relay.example.com, not "${value}"`,
+    );
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new UsageError("--public-url must be an https:// URL");
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const local = host === "localhost" || host.endsWith(".localhost") || host === "::1" ||
+    /^(127|10|0)\./.test(host) || /^192\.168\./.test(host) || /^169\.254\./.test(host) ||
+    /^172\.(1[6-9]|2\d|3[01])\./.test(host) || /^f[cd][0-9a-f]{2}:/i.test(host);
+  if (local) {
+    throw new UsageError(
+      "Influencer Hero only calls public URLs: put the relay behind a reverse proxy or tunnel " +
+        "and give that public URL",
+    );
+  }
 }
 
 function parsePort(value: string): number {
