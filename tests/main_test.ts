@@ -31,6 +31,7 @@ Deno.test("every command has --help", async () => {
       "enable",
       "render",
       "send-test",
+      "register",
       "sign",
       "events",
     ]
