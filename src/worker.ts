@@ -15,7 +15,7 @@ import { newId } from "./ids.ts";
 import type { Logger } from "./log.ts";
 import { compileMessage, type MessageTemplate } from "./message.ts";
 import type { Metrics } from "./metrics.ts";
-import { decide, type Outcome } from "./retry.ts";
+import { decide, MAX_RETRY_AFTER_MS, type Outcome } from "./retry.ts";
 import type { Payload } from "./samples.ts";
 import type { Completion, LeasedDelivery, NewDelivery, Store } from "./store.ts";
 
@@ -443,7 +443,9 @@ class Lane {
       });
     }
     if (outcome.kind === "retry" && outcome.retryAfterMs !== undefined) {
-      this.#pausedUntil = Math.max(this.#pausedUntil, finished + outcome.retryAfterMs);
+      // Capped like the delivery's own next attempt, so no header can park the lane for good.
+      const pause = Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS);
+      this.#pausedUntil = Math.max(this.#pausedUntil, finished + pause);
     }
     await d.complete({
       deliveryId: delivery.id,
