@@ -346,7 +346,14 @@ class Lane {
         }
         for (const delivery of leased) {
           this.#spend(runtime);
-          const attempt = this.#attempt(delivery, runtime).finally(() => {
+          const attempt = this.#attempt(delivery, runtime).catch((error) => {
+            // Never an unhandled rejection: the lease expires and the delivery is tried again.
+            log.error("attempt failed unexpectedly", {
+              delivery: delivery.id,
+              destination: this.name,
+              error: (error as Error).message,
+            });
+          }).finally(() => {
             this.#inFlight.delete(attempt);
             this.wake.notify();
           });
@@ -434,13 +441,21 @@ class Lane {
     const decision = decide(outcome, delivery, { policy: runtime.policy, now: finished, random });
     const error = outcome.kind === "delivered" ? null : outcome.error;
     if (outcome.kind === "gone") {
-      await d.options.store.setDisabled(this.name, error ?? "gone", finished);
-      await d.refreshDisabled();
-      log.warn("destination disabled: its endpoint says it is gone", {
-        destination: this.name,
-        status: outcome.httpStatus,
-        error,
-      });
+      try {
+        await d.options.store.setDisabled(this.name, error ?? "gone", finished);
+        await d.refreshDisabled();
+        log.warn("destination disabled: its endpoint says it is gone", {
+          destination: this.name,
+          status: outcome.httpStatus,
+          error,
+        });
+      } catch (failure) {
+        // The delivery stays due without using an attempt; the next 410 tries again.
+        log.error("cannot disable destination", {
+          destination: this.name,
+          error: (failure as Error).message,
+        });
+      }
     }
     if (outcome.kind === "retry" && outcome.retryAfterMs !== undefined) {
       // Capped like the delivery's own next attempt, so no header can park the lane for good.
