@@ -115,6 +115,8 @@ export class Dispatcher {
       this.#lanes.set(name, lane);
       lane.done = lane.run().finally(() => {
         if (this.#lanes.get(name) === lane) this.#lanes.delete(name);
+        // A reload may have added the destination back while this lane was finishing.
+        this.reconcile();
       });
     }
     for (const lane of this.#lanes.values()) lane.wake.notify();
