@@ -15,7 +15,7 @@ import { newId } from "./ids.ts";
 import type { Logger } from "./log.ts";
 import { compileMessage, type MessageTemplate } from "./message.ts";
 import type { Metrics } from "./metrics.ts";
-import { decide, type Outcome } from "./retry.ts";
+import { decide, MAX_RETRY_AFTER_MS, type Outcome } from "./retry.ts";
 import type { Payload } from "./samples.ts";
 import type { Completion, LeasedDelivery, NewDelivery, Store } from "./store.ts";
 
@@ -115,6 +115,8 @@ export class Dispatcher {
       this.#lanes.set(name, lane);
       lane.done = lane.run().finally(() => {
         if (this.#lanes.get(name) === lane) this.#lanes.delete(name);
+        // A reload may have added the destination back while this lane was finishing.
+        this.reconcile();
       });
     }
     for (const lane of this.#lanes.values()) lane.wake.notify();
@@ -346,7 +348,14 @@ class Lane {
         }
         for (const delivery of leased) {
           this.#spend(runtime);
-          const attempt = this.#attempt(delivery, runtime).finally(() => {
+          const attempt = this.#attempt(delivery, runtime).catch((error) => {
+            // Never an unhandled rejection: the lease expires and the delivery is tried again.
+            log.error("attempt failed unexpectedly", {
+              delivery: delivery.id,
+              destination: this.name,
+              error: (error as Error).message,
+            });
+          }).finally(() => {
             this.#inFlight.delete(attempt);
             this.wake.notify();
           });
@@ -434,16 +443,26 @@ class Lane {
     const decision = decide(outcome, delivery, { policy: runtime.policy, now: finished, random });
     const error = outcome.kind === "delivered" ? null : outcome.error;
     if (outcome.kind === "gone") {
-      await d.options.store.setDisabled(this.name, error ?? "gone", finished);
-      await d.refreshDisabled();
-      log.warn("destination disabled: its endpoint says it is gone", {
-        destination: this.name,
-        status: outcome.httpStatus,
-        error,
-      });
+      try {
+        await d.options.store.setDisabled(this.name, error ?? "gone", finished);
+        await d.refreshDisabled();
+        log.warn("destination disabled: its endpoint says it is gone", {
+          destination: this.name,
+          status: outcome.httpStatus,
+          error,
+        });
+      } catch (failure) {
+        // The delivery stays due without using an attempt; the next 410 tries again.
+        log.error("cannot disable destination", {
+          destination: this.name,
+          error: (failure as Error).message,
+        });
+      }
     }
     if (outcome.kind === "retry" && outcome.retryAfterMs !== undefined) {
-      this.#pausedUntil = Math.max(this.#pausedUntil, finished + outcome.retryAfterMs);
+      // Capped like the delivery's own next attempt, so no header can park the lane for good.
+      const pause = Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS);
+      this.#pausedUntil = Math.max(this.#pausedUntil, finished + pause);
     }
     await d.complete({
       deliveryId: delivery.id,
