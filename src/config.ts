@@ -595,7 +595,14 @@ function resolveFiles(
   }
   if (!isRecord(value)) return value;
   const out: Record<string, unknown> = {};
+  // Keys of these maps are names chosen by the operator (a destination "audit_file", a header
+  // "x_file"), not settings: they are never file references.
+  const names = (path.length === 1 && path[0] === "destinations") || path.at(-1) === "headers";
   for (const [key, v] of Object.entries(value)) {
+    if (names) {
+      out[key] = resolveFiles(v, [...path, key], readFile, missing);
+      continue;
+    }
     const read = (file: unknown, at: (string | number)[]): string => {
       if (typeof file !== "string") {
         missing.push({ path: at, problem: "expected a file path" });

@@ -51,9 +51,13 @@ export interface Destination {
 export function maskUrl(url: string): string {
   try {
     const parsed = new URL(url);
-    return parsed.pathname === "/" && parsed.search === ""
-      ? parsed.origin + "/"
-      : `${parsed.origin}/…`;
+    // Some services put the secret in the host name (Pipedream's eo1a2b3c….m.pipedream.net):
+    // a label that mixes letters and digits over 11 characters is treated as a token.
+    const host = parsed.host.split(".").map((label) =>
+      label.length >= 12 && /[0-9]/.test(label) && /[a-z]/i.test(label) ? "***" : label
+    ).join(".");
+    const origin = `${parsed.protocol}//${host}`;
+    return parsed.pathname === "/" && parsed.search === "" ? origin + "/" : `${origin}/…`;
   } catch {
     return "(invalid URL)";
   }

@@ -60,7 +60,7 @@ export async function sendHttp(
       redirect: "manual",
       signal: combined,
     });
-    const body = await readCapped(response);
+    const body = redactUrl(await readCapped(response), url);
     reachable.set(origin, Date.now() + REACHABLE_FOR_MS);
     return { ok: true, answer: { status: response.status, headers: response.headers, body } };
   } catch (error) {
@@ -92,6 +92,18 @@ async function probeConnect(url: URL, connectMs: number): Promise<string | null>
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Removes the request's path and query from an answer before it is stored or logged: some
+ * servers echo them ("Cannot POST /hooks/<token>"), and they may hold the destination's secret.
+ */
+function redactUrl(body: string, url: URL): string {
+  let out = body;
+  for (const part of [url.pathname + url.search, url.pathname, url.search]) {
+    if (part.length > 1) out = out.split(part).join("/…");
+  }
+  return out;
 }
 
 async function readCapped(response: Response): Promise<string> {

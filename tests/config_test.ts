@@ -130,3 +130,23 @@ Deno.test("parseDuration() reads units and plain seconds", () => {
   assert.equal(parseDuration(3), 3000);
   assert.throws(() => parseDuration("5 minutes"), RangeError);
 });
+
+Deno.test("destination and header names ending in _file are names, not file references", () => {
+  const config = parseConfig(
+    JSON.stringify({
+      ...BASE,
+      destinations: {
+        audit_file: {
+          type: "http",
+          url: "https://example.com/audit",
+          headers: { x_file: "kept as it is" },
+        },
+      },
+    }),
+    "relay.json",
+    { readFile: () => assert.fail("no file may be read") },
+  );
+  const destination = config.destinations["audit_file"]!;
+  assert.ok(destination.type === "http");
+  assert.deepEqual(destination.headers, { x_file: "kept as it is" });
+});

@@ -401,3 +401,23 @@ Deno.test("retention prunes delivered deliveries and their events, keeping finge
     await relay.stop();
   }
 });
+
+Deno.test("an answer that echoes the destination's secret path is stored without it", async () => {
+  const dir = await Deno.makeTempDir();
+  const sink = new FakeServer((request) => ({ status: 404, body: `Cannot POST ${request.path}` }));
+  const config = testConfig(dir, {
+    destinations: { crm: { type: "http", url: `${sink.url}/hooks/tok_9f8e7d6c5b4a?key=s3cr3t` } },
+    routes: [{ name: "all", events: "*", to: ["crm"] }],
+  });
+  const { relay, logs } = await testRelay(config);
+  try {
+    await post(relay.url, "/hooks/new_max_bid", freshSample("new_max_bid"));
+    await eventually(async () => (await onlyDelivery(relay)).status === "dead");
+    const delivery = await onlyDelivery(relay);
+    assert.equal(delivery.lastError, "HTTP 404: Cannot POST /…");
+    assert.doesNotMatch(logs.lines.join("\n"), /tok_9f8e7d6c5b4a|s3cr3t/);
+  } finally {
+    await relay.stop();
+    await sink.close();
+  }
+});

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { maskUrl } from "../src/destination.ts";
 import { classifySlack } from "../src/destination_slack.ts";
 import {
   classifyHttp,
@@ -189,4 +190,17 @@ Deno.test("classifySlack() reads Slack's own answers", () => {
     },
   );
   assert.equal(classifySlack(answer(500, "rollup_error"), NOW).kind, "retry");
+});
+
+Deno.test("maskUrl() hides paths, queries and token-like host names", () => {
+  assert.equal(
+    maskUrl("https://hooks.slack.com/services/T0/B0/secret"),
+    "https://hooks.slack.com/…",
+  );
+  assert.equal(
+    maskUrl("https://eo1a2b3c4d5e6f7g8.m.pipedream.net"),
+    "https://***.m.pipedream.net/",
+  );
+  assert.equal(maskUrl("https://example.com/"), "https://example.com/");
+  assert.equal(maskUrl("not a url"), "(invalid URL)");
 });
