@@ -285,7 +285,7 @@ Options:
             status: "dead",
             ...(values.destination ? { destination: values.destination } : {}),
             ...(since !== undefined ? { since } : {}),
-            limit: 100_000,
+            limit: Number.MAX_SAFE_INTEGER,
           });
           ids = dead.map((d) => d.id);
         } else {
