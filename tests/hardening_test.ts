@@ -212,3 +212,77 @@ Deno.test("a config file that holds secrets and that others can read gets a warn
   }, 0o644);
   assert.equal(permissionWarning(path, fromEnvironment), null, "no secret is in the file");
 });
+
+Deno.test("every secret in the config can come from a file (*_file, *_files), e.g. a container secret", async () => {
+  const dir = await Deno.makeTempDir();
+  const files: Record<string, string> = {
+    ih1: "file-signing-secret-1",
+    ih2: "file-signing-secret-2",
+    slack: "https://hooks.slack.com/services/T0/B0/fromfile",
+    crm: "https://crm.example.com/in?key=fromfile",
+    auth: "Bearer crm-token-from-file",
+    admin: "admin-token-from-a-file-0123",
+  };
+  for (const [name, value] of Object.entries(files)) {
+    await Deno.writeTextFile(`${dir}/${name}`, `${value}\n`);
+  }
+  const config = parseConfig(
+    JSON.stringify({
+      influencer_hero: { signing_secrets_files: [`${dir}/ih1`, `${dir}/ih2`] },
+      admin: { token_file: `${dir}/admin` },
+      destinations: {
+        team: { type: "slack", url_file: `${dir}/slack` },
+        crm: {
+          type: "http",
+          url_file: `${dir}/crm`,
+          headers: { authorization_file: `${dir}/auth`, accept: "application/json" },
+        },
+        off: { type: "slack", enabled: false, url_file: `${dir}/missing` },
+      },
+      routes: [],
+    }),
+    "test",
+  );
+  assert.deepEqual(config.influencer_hero.signing_secrets, [files.ih1, files.ih2]);
+  assert.equal(config.admin?.token, files.admin);
+  const team = config.destinations["team"]!;
+  const crm = config.destinations["crm"]!;
+  assert.equal(team.type === "slack" && team.url, files.slack);
+  assert.equal(crm.type === "http" && crm.url, files.crm);
+  assert.deepEqual(crm.type === "http" && crm.headers, {
+    authorization: files.auth,
+    accept: "application/json",
+  });
+
+  assert.throws(
+    () =>
+      parseConfig(
+        JSON.stringify({
+          influencer_hero: { signing_secrets: ["x"], signing_secrets_files: [`${dir}/ih1`] },
+          admin: { token_file: `${dir}/nope` },
+          destinations: {},
+          routes: [],
+        }),
+        "test",
+      ),
+    (error: Error) => {
+      assert.match(
+        error.message,
+        /influencer_hero\.signing_secrets_files: set "signing_secrets" or "signing_secrets_files", not both/,
+      );
+      assert.match(error.message, /admin\.token_file: cannot read ".*\/nope": NotFound/);
+      assert.doesNotMatch(error.message, /file-signing-secret/);
+      return true;
+    },
+  );
+});
+
+Deno.test("GET /readyz answers 503 once the store is unusable, /healthz still 200", async () => {
+  const { handle, store } = await handlerWith({});
+  assert.equal((await handle(new Request("http://relay/readyz"))).status, 200);
+  await store.close();
+  const ready = await handle(new Request("http://relay/readyz"));
+  assert.equal(ready.status, 503);
+  assert.deepEqual(await ready.json(), { ok: false, error: "The store is not usable" });
+  assert.equal((await handle(new Request("http://relay/healthz"))).status, 200);
+});
