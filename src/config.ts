@@ -310,8 +310,10 @@ export function permissionWarning(path: string, config: Config): string | null {
 /** JSON paths of secrets whose values are written literally in the config text. */
 function inlineSecrets(config: Config, text: string): string[] {
   const found: string[] = [];
+  // Values shorter than 6 characters could appear in the text by chance; they are skipped.
   const check = (path: (string | number)[], value: string | undefined) => {
-    if (value && text.includes(JSON.stringify(value).slice(1, -1))) found.push(formatPath(path));
+    if (value === undefined || value.length < 6) return;
+    if (text.includes(JSON.stringify(value).slice(1, -1))) found.push(formatPath(path));
   };
   config.influencer_hero.signing_secrets.forEach((secret, i) => {
     check(["influencer_hero", "signing_secrets", i], secret);
