@@ -240,12 +240,7 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    // V8 quotes a piece of the text in some messages, and that piece may be a secret.
-    const message = (error as Error).message.replace(
-      /,? *(\.\.\.)?".*"(\.\.\.)? is not valid JSON$/s,
-      "",
-    );
-    throw new ConfigError(source, [`the file is not valid JSON: ${message}`]);
+    throw new ConfigError(source, [`the file is not valid JSON: ${jsonError(error)}`]);
   }
   const env = options.env ?? ((name: string) => Deno.env.get(name));
   const readFile = options.readFile ?? ((path: string) => Deno.readTextFileSync(path));
@@ -483,6 +478,14 @@ function resolveFiles(
     }
   }
   return out;
+}
+
+/** JSON.parse's message without the text it quotes around the mistake (it may be a secret). */
+function jsonError(error: unknown): string {
+  const message = (error as Error).message;
+  return /^Unexpected token\b|"/.test(message)
+    ? "unexpected character (the text around it is not shown: it may hold a secret)"
+    : message;
 }
 
 function formatIssue(issue: z.core.$ZodIssue): string {

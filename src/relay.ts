@@ -9,7 +9,7 @@ import { GroupCommit } from "./group_commit.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { createHandler } from "./server.ts";
-import type { QueueStats, Store } from "./store.ts";
+import type { Store } from "./store.ts";
 import { SqliteStore } from "./store_sqlite.ts";
 import { Verifier } from "./verify.ts";
 import { Dispatcher, REPLAY_WINDOW_MS } from "./worker.ts";
@@ -92,7 +92,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   metrics.collect(async () => {
     // Every configured destination has a series (0 when idle); a removed destination still
     // holding parked deliveries keeps one too.
-    const stats = new Map<string, QueueStats>();
+    const stats = new Map<
+      string,
+      { destination: string; depth: number; oldestAt: number | null }
+    >();
     for (const name of runtime.destinations.keys()) {
       stats.set(name, { destination: name, depth: 0, oldestAt: null });
     }
