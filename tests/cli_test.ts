@@ -41,7 +41,7 @@ Deno.test("the README quick start round trip: serve, send-test all gets 200 for 
       for (const [i, type] of EVENT_TYPES.entries()) {
         const [name, status, answer] = lines[i]!.split(/\s+(\d{3}) /);
         assert.equal(name, type.name);
-        assert.equal(status, "200", lines[i]);
+        assert.equal(status, "200", lines[i]!);
         const json = JSON.parse(answer!);
         assert.equal(json.type, type.name);
         assert.equal(json.duplicate, false);
