@@ -1,6 +1,7 @@
 // hero-relay's command line: parse arguments, load the config, wire the parts, start, stop on
 // signals. Everything else lives in src/.
 
+import { basename, dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import { compileConfig, matchRoutes, templateScope } from "./src/compile.ts";
@@ -12,6 +13,7 @@ import {
   isEnabled,
   loadConfig,
   parseDuration,
+  permissionWarning,
 } from "./src/config.ts";
 import { maskUrl } from "./src/destination.ts";
 import { EVENT_TYPES, KNOWN_EVENT_NAMES } from "./src/events.ts";
@@ -78,7 +80,8 @@ Options:
   -p, --port N       Listen on this port instead of listen.port
   -h, --help         Show this help
 
-Signals: SIGINT/SIGTERM stop gracefully; SIGHUP reloads the config (kept if invalid).
+The config is reloaded when its file changes and on SIGHUP: validated first, and kept as it
+was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gracefully.
 `,
     async run(args) {
       const { values } = parse(args, {
@@ -90,6 +93,8 @@ Signals: SIGINT/SIGTERM stop gracefully; SIGHUP reloads the config (kept if inva
       const config = loadConfig(values.config);
       const log = createLogger(writeStdout);
       for (const warning of configWarnings(config)) log.warn(warning);
+      const exposed = permissionWarning(values.config, config);
+      if (exposed !== null) log.warn(exposed);
       const port = values.port === undefined ? undefined : parsePort(values.port);
       const relay = await startRelay({
         config,
@@ -99,29 +104,36 @@ Signals: SIGINT/SIGTERM stop gracefully; SIGHUP reloads the config (kept if inva
         ...(values.hostname !== undefined ? { hostname: values.hostname } : {}),
         ...(port !== undefined ? { port } : {}),
       });
-      const reload = () => {
-        try {
-          const next = loadConfig(values.config);
-          relay.reload(next).catch((error) => logReloadError(error));
-        } catch (error) {
-          logReloadError(error);
-        }
-      };
-      const logReloadError = (error: unknown) => {
-        const problems = error instanceof ConfigError ? error.problems : [(error as Error).message];
-        log.error("config reload failed; keeping the running config", {
-          problems: problems.join("; "),
+      // Reloads run one at a time, in the order asked for.
+      let reloading = Promise.resolve();
+      const reload = (trigger: string) => {
+        reloading = reloading.then(async () => {
+          try {
+            const next = loadConfig(values.config);
+            for (const warning of configWarnings(next)) log.warn(warning);
+            await relay.reload(next);
+          } catch (error) {
+            const problems = error instanceof ConfigError
+              ? error.problems
+              : [(error as Error).message];
+            log.error("config reload failed; keeping the running config", {
+              trigger,
+              problems: problems.join("; "),
+            });
+          }
         });
       };
+      const watcher = watchFile(values.config, () => reload("file changed"));
       const done = Promise.withResolvers<number>();
       const stop = () => {
         log.info("stopping");
+        watcher.close();
         relay.stop().then(() => done.resolve(0), () => done.resolve(1));
       };
       Deno.addSignalListener("SIGINT", stop);
       if (Deno.build.os !== "windows") {
         Deno.addSignalListener("SIGTERM", stop);
-        Deno.addSignalListener("SIGHUP", reload);
+        Deno.addSignalListener("SIGHUP", () => reload("SIGHUP"));
       }
       return await done.promise;
     },
@@ -597,6 +609,43 @@ Prints the config's JSON Schema (published as config.schema.json for editors).
     },
   },
 };
+
+/**
+ * Calls `changed` when the file's text changes, 300 ms after the last file-system event. The
+ * folder is watched, not the file, so editors that save by renaming a new file over the old one
+ * and Kubernetes' symlink swaps ("..data") are seen too.
+ */
+function watchFile(path: string, changed: () => void): { close(): void } {
+  const name = basename(path);
+  const read = () => {
+    try {
+      return Deno.readTextFileSync(path);
+    } catch {
+      return null;
+    }
+  };
+  let last = read();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const watcher = Deno.watchFs(dirname(resolve(path)), { recursive: false });
+  (async () => {
+    for await (const event of watcher) {
+      if (!event.paths.some((p) => basename(p) === name || basename(p).startsWith(".."))) continue;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        const text = read();
+        if (text === last) return;
+        last = text;
+        changed();
+      }, 300);
+    }
+  })().catch(() => {});
+  return {
+    close() {
+      clearTimeout(timer);
+      watcher.close();
+    },
+  };
+}
 
 type Options = Parameters<typeof parseArgs>[0] extends infer T
   ? T extends { options?: infer O } ? NonNullable<O> : never

@@ -325,7 +325,22 @@ export const CONFIG_SCHEMA = z.strictObject({
   listen: z.strictObject({
     hostname: z.string().default("0.0.0.0"),
     port: z.number().int().min(0).max(65535).default(8080),
+    body_timeout: duration.default("10s").describe(
+      "Time a client has to send a request's body; slower ones get 408",
+    ),
+    max_concurrent_requests: z.number().int().min(1).max(100_000).default(256).describe(
+      "Requests handled at once; more get 503 with Retry-After",
+    ),
   }).prefault({}),
+  admin: z.strictObject({
+    hostname: z.string().default("127.0.0.1").describe(
+      "Address of the admin API's own listener; keep it on this machine",
+    ),
+    port: z.number().int().min(0).max(65535).default(8081),
+    token: z.string().min(16, "expected a token of at least 16 characters").describe(
+      "Bearer token the admin API requires (a secret: use ${VAR} or token_file)",
+    ),
+  }).optional().describe("The admin API; off when absent"),
   influencer_hero: z.strictObject({
     signing_secrets: z.array(z.string().min(1, "expected a non-empty secret")).min(
       1,
@@ -450,6 +465,13 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
 /** Warnings that do not stop the relay, such as event names Influencer Hero does not document. */
 export function configWarnings(config: Config): string[] {
   const warnings: string[] = [];
+  const admin = config.admin?.hostname;
+  if (admin !== undefined && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(admin)) {
+    warnings.push(
+      `admin.hostname: "${admin}" exposes the admin API beyond this machine; ` +
+        "prefer 127.0.0.1 and an SSH tunnel",
+    );
+  }
   config.routes.forEach((route, i) => {
     if (route.events === "*") return;
     route.events.forEach((name, j) => {
@@ -462,6 +484,49 @@ export function configWarnings(config: Config): string[] {
   });
   return warnings;
 }
+
+/**
+ * A warning when the config file holds secrets written in it (rather than taken from the
+ * environment or `*_file`) and other users may read it (group or others bits set). Null on
+ * Windows, whose permissions are not Unix modes.
+ */
+export function permissionWarning(path: string, config: Config): string | null {
+  if (Deno.build.os === "windows") return null;
+  const mode = Deno.statSync(path).mode;
+  if (mode === null || (mode & 0o077) === 0) return null;
+  const secrets = inlineSecrets(config, Deno.readTextFileSync(path));
+  if (secrets.length === 0) return null;
+  return `config file "${path}" is readable by other users (mode ` +
+    `${(mode & 0o777).toString(8).padStart(3, "0")}) and holds secrets at ${secrets.join(", ")}; ` +
+    `run "chmod 600 ${path}", or take them from the environment (\${VAR}) or a *_file`;
+}
+
+/** JSON paths of secrets whose values are written literally in the config text. */
+function inlineSecrets(config: Config, text: string): string[] {
+  const found: string[] = [];
+  // Values shorter than 6 characters could appear in the text by chance; they are skipped.
+  const check = (path: (string | number)[], value: string | undefined) => {
+    if (value === undefined || value.length < 6) return;
+    if (text.includes(JSON.stringify(value).slice(1, -1))) found.push(formatPath(path));
+  };
+  config.influencer_hero.signing_secrets.forEach((secret, i) => {
+    check(["influencer_hero", "signing_secrets", i], secret);
+  });
+  check(["admin", "token"], config.admin?.token);
+  for (const [name, entry] of Object.entries(config.destinations)) {
+    if (entry.type === "slack") check(["destinations", name, "url"], entry.url);
+    if (entry.type !== "http") continue;
+    if (/[?@]/.test(entry.url)) check(["destinations", name, "url"], entry.url);
+    for (const [header, value] of Object.entries(entry.headers ?? {})) {
+      if (!HARMLESS_HEADERS.has(header.toLowerCase())) {
+        check(["destinations", name, "headers", header], value);
+      }
+    }
+  }
+  return found;
+}
+
+const HARMLESS_HEADERS = new Set(["content-type", "user-agent", "accept"]);
 
 /** Whether a destination takes deliveries. */
 export function isEnabled(destination: DestinationConfig): boolean {

@@ -2,8 +2,9 @@
 // with reload and a graceful stop. main.ts and the end-to-end tests both start relays here.
 
 import { dirname } from "node:path";
+import { type AdminServer, startAdmin } from "./admin.ts";
 import { compileConfig, type Runtime } from "./compile.ts";
-import type { Config } from "./config.ts";
+import { type Config, parseDuration } from "./config.ts";
 import { GroupCommit } from "./group_commit.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
@@ -38,6 +39,8 @@ export interface RelayOptions {
 export interface Relay {
   /** Base URL, such as "http://127.0.0.1:8080". */
   url: string;
+  /** Base URL of the admin API, or null when the config has no `admin`. */
+  adminUrl: string | null;
   store: Store;
   metrics: Metrics;
   dispatcher: Dispatcher;
@@ -105,17 +108,28 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     accepted: () => dispatcher.notify(),
     ready: () => store.ping(),
     maxBodyBytes: () => runtime.config.influencer_hero.max_body_bytes,
+    bodyTimeoutMs: () => parseDuration(runtime.config.listen.body_timeout),
+    maxConcurrent: () => runtime.config.listen.max_concurrent_requests,
     replayWindowMs: REPLAY_WINDOW_MS,
     log,
     metrics,
     ...(options.now ? { now: options.now } : {}),
   });
   metrics.collect(async () => {
-    const stats = await store.queueStats();
+    // Every configured destination has a series (0 when idle); a removed destination still
+    // holding parked deliveries keeps one too.
+    const stats = new Map<
+      string,
+      { destination: string; depth: number; oldestAt: number | null }
+    >();
+    for (const name of runtime.destinations.keys()) {
+      stats.set(name, { destination: name, depth: 0, oldestAt: null });
+    }
+    for (const s of await store.queueStats()) stats.set(s.destination, s);
     const now = (options.now ?? Date.now)();
     metrics.reset("hero_relay_queue_depth");
     metrics.reset("hero_relay_queue_oldest_age_seconds");
-    for (const s of stats) {
+    for (const s of stats.values()) {
       metrics.set("hero_relay_queue_depth", "Deliveries waiting, per destination", {
         destination: s.destination,
       }, s.depth);
@@ -148,6 +162,32 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     onListen: (addr) => resolveListening(addr as Deno.NetAddr),
   }, handler);
   const addr = await listening;
+  let admin: AdminServer | null = null;
+  const adminConfig = runtime.config.admin;
+  if (adminConfig !== undefined) {
+    admin = await startAdmin({
+      ...adminConfig,
+      store,
+      destinations: () =>
+        [...runtime.destinations].map(([name, d]) => ({
+          name,
+          type: d.destination.type,
+          enabled: d.enabled,
+        })),
+      replayed: () => dispatcher.reconcile(),
+      enabled: () => dispatcher.refreshDisabled(),
+      log,
+    }).catch(async (error) => {
+      abort.abort();
+      await server.finished;
+      await store.close();
+      lock?.close();
+      throw new Error(
+        `Cannot start the admin API on ${adminConfig.hostname}:${adminConfig.port}: ` +
+          (error as Error).message,
+      );
+    });
+  }
   await dispatcher.start();
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}`;
@@ -161,6 +201,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   let stopped: Promise<void> | null = null;
   return {
     url,
+    adminUrl: admin?.url ?? null,
     store,
     metrics,
     dispatcher,
@@ -175,6 +216,13 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       if (next.config.store.sqlite !== sqlite || next.config.store.postgres !== postgres) {
         log.warn("store changes take effect at the next start");
       }
+      const [was, now] = [runtime.config.admin, next.config.admin];
+      if (was?.hostname !== now?.hostname || was?.port !== now?.port) {
+        log.warn("admin API address changes take effect at the next start");
+      }
+      if (admin !== null && now !== undefined && now.token !== was?.token) {
+        await admin.setToken(now.token);
+      }
       runtime = next;
       verifier = nextVerifier;
       dispatcher.reconcile();
@@ -188,6 +236,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       stopped ??= (async () => {
         abort.abort();
         await server.finished;
+        await admin?.stop();
         await dispatcher.stop(deadlineMs);
         await store.close();
         lock?.close();

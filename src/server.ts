@@ -33,6 +33,10 @@ export interface HandlerOptions {
   /** Throws when the store is unusable. */
   ready: () => Promise<void>;
   maxBodyBytes: () => number;
+  /** Time allowed to read a body (ms); a slower client gets 408. Default 10 s. */
+  bodyTimeoutMs?: () => number;
+  /** Requests handled at once; more get 503 with Retry-After. Default 256. */
+  maxConcurrent?: () => number;
   /** Bodies whose signed `webhook_timestamp` is older than this (ms) are refused. */
   replayWindowMs: number;
   log: Logger;
@@ -107,7 +111,11 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     if (mediaType !== "application/json" && !/^application\/[a-z0-9.+-]+\+json$/.test(mediaType)) {
       throw new HttpError(415, "Content-Type must be application/json");
     }
-    const body = await readBody(request, options.maxBodyBytes());
+    const body = await readBody(
+      request,
+      options.maxBodyBytes(),
+      options.bodyTimeoutMs?.() ?? 10_000,
+    );
     const result = await options.verifier().verify(
       body,
       request.headers.get(SIGNATURE_HEADER),
@@ -172,14 +180,26 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     });
   }
 
+  let inFlight = 0;
+
   return async function handle(request: Request): Promise<Response> {
     const started = performance.now();
     const url = new URL(request.url);
     let response: Response;
-    try {
-      response = await route(request, url);
-    } catch (error) {
-      response = respond(error, log);
+    if (inFlight >= (options.maxConcurrent?.() ?? 256)) {
+      response = json(503, { ok: false, error: "Too many requests at once; retry later" }, {
+        "retry-after": "1",
+        "x-reason": "overloaded",
+      });
+    } else {
+      inFlight++;
+      try {
+        response = await route(request, url);
+      } catch (error) {
+        response = respond(error, log);
+      } finally {
+        inFlight--;
+      }
     }
     const label = pathLabel(url.pathname);
     metrics.inc("hero_relay_http_requests_total", "HTTP requests by path and status", {
@@ -201,8 +221,15 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
   };
 }
 
-/** Reads at most `limit` bytes, failing with 413 past it, with or without Content-Length. */
-async function readBody(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer>> {
+/**
+ * Reads at most `limit` bytes, failing with 413 past it, with or without Content-Length, and
+ * with 408 when the whole body has not arrived within `timeoutMs`.
+ */
+async function readBody(
+  request: Request,
+  limit: number,
+  timeoutMs: number,
+): Promise<Uint8Array<ArrayBuffer>> {
   const tooLarge = () => new HttpError(413, `Body is larger than ${limit} bytes`);
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) throw tooLarge();
@@ -210,20 +237,27 @@ async function readBody(request: Request, limit: number): Promise<Uint8Array<Arr
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new HttpError(408, "The request body was not received in time")),
+      timeoutMs,
+    );
+  });
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await Promise.race([reader.read(), expired]);
       if (done) break;
       size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel().catch(() => {});
-        throw tooLarge();
-      }
+      if (size > limit) throw tooLarge();
       chunks.push(value);
     }
   } catch (error) {
+    reader.cancel().catch(() => {});
     if (error instanceof HttpError) throw error;
     throw new HttpError(400, "The request body could not be read");
+  } finally {
+    clearTimeout(timer);
   }
   if (chunks.length === 1) return new Uint8Array(chunks[0]!);
   const body = new Uint8Array(size);

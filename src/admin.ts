@@ -1,0 +1,271 @@
+// The admin API: a separate listener (127.0.0.1 by default) for operators and scripts to look
+// into the store and act on it — events, deliveries with their attempts, replays, enabling a
+// destination. Every request needs the bearer token, compared in constant time; a failed check
+// is answered 401 with nothing more.
+
+import type { Logger } from "./log.ts";
+import type { DeliveryFilter, DeliveryStatus, Store } from "./store.ts";
+
+/** What the admin API acts on. */
+export interface AdminOptions {
+  hostname: string;
+  port: number;
+  token: string;
+  store: Store;
+  /** Configured destination names, with whether the config enables them. */
+  destinations: () => Array<{ name: string; type: string; enabled: boolean }>;
+  /** Deliveries were made due again: let the worker look now. */
+  replayed: () => void;
+  /** A destination was enabled in the store: let the worker re-read it now. */
+  enabled: () => Promise<void>;
+  log: Logger;
+}
+
+/** A running admin listener. */
+export interface AdminServer {
+  /** Base URL, such as "http://127.0.0.1:8081". */
+  url: string;
+  /** Replaces the token (on reload); requests already checked are not affected. */
+  setToken(token: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const STATUSES: readonly DeliveryStatus[] = ["pending", "failed", "dead", "delivered"];
+
+/** A request the admin API refuses, answered with its status and message. */
+class AdminError extends Error {
+  status: number;
+
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = "AdminError";
+    this.status = status;
+  }
+}
+
+/** Starts the admin API on its own listener. */
+export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
+  const { store, log } = options;
+  let check = await tokenChecker(options.token);
+
+  async function route(request: Request, url: URL, segments: string[]): Promise<Response> {
+    const method = request.method;
+    const [head, id, action] = segments;
+    if (head === "events" && segments.length === 1) {
+      allow(method, "GET");
+      const type = url.searchParams.get("type");
+      const events = await store.listEvents({
+        ...(type ? { type } : {}),
+        limit: limitOf(url),
+      });
+      return json(200, {
+        events: events.map((e) => ({
+          id: e.id,
+          type: e.type,
+          receivedAt: e.receivedAt,
+          routedAt: e.routedAt,
+        })),
+      });
+    }
+    if (head === "events" && segments.length === 2) {
+      allow(method, "GET");
+      const event = await store.getEvent(id!);
+      if (event === null) throw new AdminError(404, `No event "${id}"`);
+      return json(200, {
+        event: {
+          id: event.id,
+          type: event.type,
+          receivedAt: event.receivedAt,
+          routedAt: event.routedAt,
+          payload: JSON.parse(event.body),
+        },
+      });
+    }
+    if (head === "deliveries" && segments.length === 1) {
+      allow(method, "GET");
+      return json(200, { deliveries: await store.listDeliveries(filterOf(url)) });
+    }
+    if (head === "deliveries" && id === "replay-dead" && segments.length === 2) {
+      allow(method, "POST");
+      const dead = await store.listDeliveries({
+        ...filterOf(url),
+        status: "dead",
+        limit: url.searchParams.has("limit") ? limitOf(url) : 100_000,
+      });
+      const replayed = await store.replay(dead.map((d) => d.id), Date.now());
+      if (replayed.length > 0) options.replayed();
+      return json(200, { replayed });
+    }
+    if (head === "deliveries" && segments.length === 2) {
+      allow(method, "GET");
+      const found = await store.getDelivery(id!);
+      if (found === null) throw new AdminError(404, `No delivery "${id}"`);
+      return json(200, found);
+    }
+    if (head === "deliveries" && action === "replay" && segments.length === 3) {
+      allow(method, "POST");
+      if (await store.getDelivery(id!) === null) throw new AdminError(404, `No delivery "${id}"`);
+      const replayed = await store.replay([id!], Date.now());
+      if (replayed.length === 0) {
+        throw new AdminError(409, "The delivery is being attempted right now; try again shortly");
+      }
+      options.replayed();
+      return json(200, { replayed });
+    }
+    if (head === "destinations" && segments.length === 1) {
+      allow(method, "GET");
+      const disabled = new Map((await store.disabledDestinations()).map((d) => [d.name, d]));
+      const depth = new Map((await store.queueStats()).map((s) => [s.destination, s.depth]));
+      return json(200, {
+        destinations: options.destinations().map((d) => ({
+          ...d,
+          disabled: disabled.has(d.name)
+            ? { at: disabled.get(d.name)!.at, reason: disabled.get(d.name)!.reason }
+            : null,
+          queued: depth.get(d.name) ?? 0,
+        })),
+      });
+    }
+    if (head === "destinations" && action === "enable" && segments.length === 3) {
+      allow(method, "POST");
+      const changed = await store.setDisabled(id!, null, Date.now());
+      if (changed) await options.enabled();
+      return json(200, { name: id, enabled: true, changed });
+    }
+    throw new AdminError(404, "Unknown path");
+  }
+
+  async function handle(request: Request): Promise<Response> {
+    const started = performance.now();
+    const url = new URL(request.url);
+    const segments = url.pathname.split("/").filter((s) => s !== "").map(decodeSegment);
+    let response: Response;
+    if (!(await check(request.headers.get("authorization")))) {
+      response = json(401, { ok: false, error: "Unauthorized" }, {
+        "www-authenticate": 'Bearer realm="hero-relay admin"',
+      });
+    } else {
+      try {
+        response = await route(request, url, segments);
+      } catch (error) {
+        if (error instanceof AdminError) {
+          response = json(error.status, { ok: false, error: error.message });
+        } else {
+          log.error("admin request failed", { error: (error as Error)?.name });
+          response = json(500, { ok: false, error: "Internal error" });
+        }
+      }
+    }
+    log.info("admin request", {
+      method: request.method,
+      path: pathLabel(segments),
+      status: response.status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+    });
+    return response;
+  }
+
+  const abort = new AbortController();
+  const listening = Promise.withResolvers<Deno.NetAddr>();
+  const server = Deno.serve({
+    hostname: options.hostname,
+    port: options.port,
+    signal: abort.signal,
+    onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
+  }, handle);
+  const addr = await listening.promise;
+  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}`;
+  log.info("admin API started", { url: `http://${host}:${addr.port}` });
+  return {
+    url,
+    async setToken(token: string) {
+      check = await tokenChecker(token);
+    },
+    async stop() {
+      abort.abort();
+      await server.finished;
+    },
+  };
+}
+
+/**
+ * A checker of `Authorization: Bearer <token>` headers. Both sides go through HMAC with a random
+ * key and WebCrypto compares the MACs in constant time, so neither the token's bytes nor its
+ * length can be learnt from timing.
+ */
+async function tokenChecker(token: string): Promise<(header: string | null) => Promise<boolean>> {
+  const key = await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+    "verify",
+  ]);
+  const encoder = new TextEncoder();
+  const expected = await crypto.subtle.sign("HMAC", key, encoder.encode(token));
+  return async (header) => {
+    const match = /^Bearer +(\S+) *$/i.exec(header ?? "");
+    const presented = match ? match[1]! : "";
+    const ok = await crypto.subtle.verify("HMAC", key, expected, encoder.encode(presented));
+    return ok && match !== null;
+  };
+}
+
+function allow(method: string, expected: "GET" | "POST"): void {
+  if (method !== expected && !(expected === "GET" && method === "HEAD")) {
+    throw new AdminError(405, `Use ${expected}`);
+  }
+}
+
+function limitOf(url: URL): number {
+  const value = url.searchParams.get("limit") ?? "100";
+  if (!/^[1-9][0-9]{0,5}$/.test(value)) {
+    throw new AdminError(400, "limit takes a whole number from 1 to 999999");
+  }
+  return Number(value);
+}
+
+function filterOf(url: URL): DeliveryFilter {
+  const params = url.searchParams;
+  const status = params.get("status");
+  if (status !== null && !STATUSES.includes(status as DeliveryStatus)) {
+    throw new AdminError(400, `status takes one of ${STATUSES.join(", ")}`);
+  }
+  const since = params.get("since");
+  if (since !== null && Number.isNaN(Date.parse(since))) {
+    throw new AdminError(400, "since takes an ISO date");
+  }
+  const destination = params.get("destination");
+  const event = params.get("event");
+  return {
+    ...(status !== null ? { status: status as DeliveryStatus } : {}),
+    ...(destination !== null ? { destination } : {}),
+    ...(event !== null ? { eventType: event } : {}),
+    ...(since !== null ? { since: Date.parse(since) } : {}),
+    limit: limitOf(url),
+  };
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+/** The route a request matched, as a log field with no ids or names in it. */
+function pathLabel(segments: string[]): string {
+  const [head, id, action] = segments;
+  if (head === undefined) return "/";
+  if (!["events", "deliveries", "destinations"].includes(head)) return "other";
+  if (id === undefined) return `/${head}`;
+  if (id === "replay-dead" && action === undefined) return `/${head}/replay-dead`;
+  if (action === undefined) return `/${head}/:id`;
+  return `/${head}/:id/${action === "replay" || action === "enable" ? action : "other"}`;
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}

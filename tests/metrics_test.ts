@@ -1,0 +1,178 @@
+// GET /metrics after real traffic: every family the README names is there, with the labels and
+// values the traffic implies, in Prometheus' text format.
+
+import assert from "node:assert/strict";
+import {
+  eventually,
+  FakeServer,
+  freshSample,
+  post,
+  signed,
+  testConfig,
+  testRelay,
+} from "./helpers.ts";
+
+/** Parses Prometheus text into series → value, checking each line's shape. */
+function parseMetrics(text: string): Map<string, number> {
+  const series = new Map<string, number>();
+  const typed = new Set<string>();
+  for (const line of text.trimEnd().split("\n")) {
+    const comment = /^# (HELP|TYPE) ([a-z_]+) (.+)$/.exec(line);
+    if (comment) {
+      if (comment[1] === "TYPE") {
+        assert.match(comment[3]!, /^(counter|gauge|histogram)$/, line);
+        typed.add(comment[2]!);
+      }
+      continue;
+    }
+    const sample = /^([a-z_]+)(\{[a-z_]+="[^"\\\n]*"(?:,[a-z_]+="[^"\\\n]*")*\})? (\S+)$/.exec(
+      line,
+    );
+    assert.ok(sample, `not a Prometheus sample line: ${line}`);
+    const family = sample[1]!.replace(/_(bucket|sum|count)$/, "");
+    assert.ok(typed.has(sample[1]!) || typed.has(family), `no # TYPE before ${line}`);
+    assert.ok(!Number.isNaN(Number(sample[3])), line);
+    series.set(sample[1]! + (sample[2] ?? ""), Number(sample[3]));
+  }
+  return series;
+}
+
+Deno.test("GET /metrics reports requests, verification failures, events, deliveries, latency, queues and disabled destinations", async () => {
+  const dir = await Deno.makeTempDir();
+  const ok = new FakeServer();
+  const flaky = new FakeServer(() => ({ status: 503, body: "overloaded" }));
+  const slack = new FakeServer(() => ({ status: 404, body: "no_service" }));
+  const config = testConfig(dir, {
+    destinations: {
+      ok: { type: "http", url: ok.url },
+      flaky: { type: "http", url: flaky.url, retry: { schedule: ["0s", "1h"] } },
+      gone: { type: "slack", url: `${slack.url}/services/T0/B0/x` },
+    },
+    routes: [
+      { name: "commissions", events: ["update_commission"], to: ["ok", "flaky", "gone"] },
+      { name: "products", events: ["product_sent"], to: ["ok"] },
+    ],
+  });
+  const { relay } = await testRelay(config);
+  try {
+    assert.equal(
+      (await post(relay.url, "/hooks/update_commission", freshSample("update_commission"))).status,
+      200,
+    );
+    assert.equal(
+      (await post(relay.url, "/hooks/product_sent", freshSample("product_sent"))).status,
+      200,
+    );
+    const forged = await post(
+      relay.url,
+      "/hooks/update_commission",
+      freshSample("update_commission"),
+      {
+        secret: "not-the-secret",
+      },
+    );
+    assert.equal(forged.status, 401);
+    const stale = await post(
+      relay.url,
+      "/hooks/update_commission",
+      freshSample("update_commission"),
+      {
+        timestamp: Math.floor(Date.now() / 1000) - 3600,
+      },
+    );
+    assert.equal(stale.status, 401);
+    const { body, headers } = await signed(freshSample("update_commission"));
+    delete headers["x-influencerhero-signature"];
+    const unsigned = await fetch(`${relay.url}/hooks/update_commission`, {
+      method: "POST",
+      headers,
+      body,
+    });
+    assert.equal(unsigned.status, 401);
+    await unsigned.body?.cancel();
+    const lost = await fetch(`${relay.url}/wp-login.php`);
+    assert.equal(lost.status, 404);
+    await lost.body?.cancel();
+
+    await eventually(async () => {
+      const [delivered, failed, disabled] = await Promise.all([
+        relay.store.listDeliveries({ destination: "ok", status: "delivered" }),
+        relay.store.listDeliveries({ destination: "flaky", status: "failed" }),
+        relay.store.disabledDestinations(),
+      ]);
+      return delivered.length === 2 && failed.length === 1 && disabled.length === 1;
+    });
+
+    const response = await fetch(`${relay.url}/metrics`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type")!, /^text\/plain; version=0\.0\.4/);
+    const m = parseMetrics(await response.text());
+    const value = (series: string) => {
+      assert.ok(m.has(series), `missing ${series}`);
+      return m.get(series)!;
+    };
+
+    // Requests by path and status.
+    assert.equal(
+      value('hero_relay_http_requests_total{path="/hooks/update_commission",status="200"}'),
+      1,
+    );
+    assert.equal(
+      value('hero_relay_http_requests_total{path="/hooks/update_commission",status="401"}'),
+      3,
+    );
+    assert.equal(
+      value('hero_relay_http_requests_total{path="/hooks/product_sent",status="200"}'),
+      1,
+    );
+    assert.equal(value('hero_relay_http_requests_total{path="other",status="404"}'), 1);
+    // Verification failures by reason.
+    assert.equal(value('hero_relay_verification_failures_total{reason="bad_signature"}'), 1);
+    assert.equal(value('hero_relay_verification_failures_total{reason="stale_timestamp"}'), 1);
+    assert.equal(value('hero_relay_verification_failures_total{reason="missing_signature"}'), 1);
+    // Events accepted by type.
+    assert.equal(value('hero_relay_events_accepted_total{type="update_commission"}'), 1);
+    assert.equal(value('hero_relay_events_accepted_total{type="product_sent"}'), 1);
+    // Deliveries by destination and outcome.
+    assert.equal(value('hero_relay_deliveries_total{destination="ok",outcome="delivered"}'), 2);
+    assert.equal(value('hero_relay_deliveries_total{destination="flaky",outcome="retry"}'), 1);
+    assert.equal(value('hero_relay_deliveries_total{destination="gone",outcome="disabled"}'), 1);
+    // Attempt latency histogram: cumulative buckets ending in +Inf = count.
+    const les = [
+      "0.005",
+      "0.01",
+      "0.025",
+      "0.05",
+      "0.1",
+      "0.25",
+      "0.5",
+      "1",
+      "2.5",
+      "5",
+      "10",
+      "30",
+    ];
+    const buckets = [...les, "+Inf"].map((le) =>
+      value(`hero_relay_attempt_duration_seconds_bucket{destination="ok",le="${le}"}`)
+    );
+    assert.deepEqual(buckets, [...buckets].sort((a, b) => a - b), "cumulative");
+    assert.equal(buckets.at(-1), 2);
+    assert.equal(value('hero_relay_attempt_duration_seconds_count{destination="ok"}'), 2);
+    assert.ok(value('hero_relay_attempt_duration_seconds_sum{destination="ok"}') >= 0);
+    assert.equal(value('hero_relay_attempt_duration_seconds_count{destination="flaky"}'), 1);
+    // Queue depth and age of the oldest waiting delivery, per destination (0 when idle).
+    assert.equal(value('hero_relay_queue_depth{destination="ok"}'), 0);
+    assert.equal(value('hero_relay_queue_depth{destination="flaky"}'), 1);
+    assert.equal(value('hero_relay_queue_depth{destination="gone"}'), 1);
+    assert.equal(value('hero_relay_queue_oldest_age_seconds{destination="ok"}'), 0);
+    const age = value('hero_relay_queue_oldest_age_seconds{destination="flaky"}');
+    assert.ok(age >= 0 && age < 600, String(age));
+    // Disabled destinations.
+    assert.equal(value('hero_relay_destination_disabled{destination="gone"}'), 1);
+    assert.equal(value('hero_relay_destination_disabled{destination="ok"}'), 0);
+    assert.equal(value('hero_relay_destination_disabled{destination="flaky"}'), 0);
+  } finally {
+    await relay.stop();
+    await Promise.all([ok.close(), flaky.close(), slack.close()]);
+  }
+});

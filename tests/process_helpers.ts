@@ -1,0 +1,152 @@
+// Running main.ts as the compiled binary would run: a subprocess with exactly the permission flags
+// of `deno task compile`, for one-shot commands and for a long-running `serve` whose log lines are
+// read as they come.
+
+/** The `--allow-*` flags of deno.json's compile task, so tests and the binary never drift. */
+export async function binaryFlags(): Promise<string[]> {
+  const denoJson = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  const flags = String(denoJson.tasks.compile).split(/\s+/).filter((w) => w.startsWith("--allow-"));
+  if (flags.length === 0) throw new Error("deno.json's compile task has no --allow flags");
+  return flags;
+}
+
+const MAIN_TS = new URL("../main.ts", import.meta.url).pathname;
+
+/** Runs one command of main.ts to its end. */
+export async function runMain(
+  args: string[],
+  options: { stdin?: string | Uint8Array; env?: Record<string, string>; cwd?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...(await binaryFlags()), MAIN_TS, ...args],
+    cwd: options.cwd ?? new URL("..", import.meta.url).pathname,
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(
+      typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
+    );
+    await writer.close();
+  }
+  const { code, stdout, stderr } = await child.output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (serve needs a fixed port). */
+export function unusedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** `hero-relay serve` in a subprocess, its JSON log lines collected as they arrive. */
+export class ServeProcess {
+  /** Every line written on standard output, in order. */
+  stdout: string[] = [];
+  /** Everything written on standard error. */
+  stderr = "";
+  #child: Deno.ChildProcess;
+  #reading: Promise<void>;
+  #changed = new Set<() => void>();
+
+  private constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    const out = this.#lines(child.stdout, (line) => this.stdout.push(line));
+    const err = this.#lines(child.stderr, (line) => this.stderr += line + "\n");
+    this.#reading = Promise.all([out, err]).then(() => {});
+  }
+
+  /** Starts `serve --config path` and waits for "relay started" (or the process's end). */
+  static async start(
+    configPath: string,
+    options: { env?: Record<string, string>; cwd?: string } = {},
+  ): Promise<ServeProcess> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...(await binaryFlags()), MAIN_TS, "serve", "--config", configPath],
+      cwd: options.cwd ?? new URL("..", import.meta.url).pathname,
+      env: { NO_COLOR: "1", ...options.env },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const serve = new ServeProcess(child);
+    const started = await Promise.race([
+      serve.waitForLog((l) => l.msg === "relay started", 30_000).then(() => true),
+      child.status.then(() => false),
+    ]);
+    if (!started) {
+      await serve.#reading;
+      throw new Error(`serve exited before starting:\n${serve.stderr}${serve.stdout.join("\n")}`);
+    }
+    return serve;
+  }
+
+  /** Parsed JSON log lines (other output, such as console destinations', is skipped). */
+  get logs(): Array<Record<string, unknown>> {
+    return this.stdout.flatMap((line) => {
+      try {
+        const parsed = JSON.parse(line);
+        return typeof parsed === "object" && parsed !== null ? [parsed] : [];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  /** Resolves with the first log line (from `from` on) matching `match`; rejects after a while. */
+  waitForLog(
+    match: (line: Record<string, unknown>) => boolean,
+    timeoutMs = 15_000,
+    from = 0,
+  ): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const look = () => {
+        const found = this.logs.slice(from).find(match);
+        if (found === undefined) return false;
+        clearTimeout(timer);
+        this.#changed.delete(look);
+        resolve(found);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.#changed.delete(look);
+        reject(new Error(`No such log line; got:\n${this.stdout.join("\n")}\n${this.stderr}`));
+      }, timeoutMs);
+      if (!look()) this.#changed.add(look);
+    });
+  }
+
+  /** Sends a signal. */
+  kill(signal: Deno.Signal): void {
+    this.#child.kill(signal);
+  }
+
+  /** Sends SIGTERM and resolves with the exit code once all output is read. */
+  async stop(): Promise<number> {
+    try {
+      this.#child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    const { code } = await this.#child.status;
+    await this.#reading;
+    return code;
+  }
+
+  async #lines(stream: ReadableStream<Uint8Array>, push: (line: string) => void): Promise<void> {
+    let rest = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop()!;
+      for (const part of parts) push(part);
+      for (const look of [...this.#changed]) look();
+    }
+    if (rest) push(rest);
+  }
+}
