@@ -437,7 +437,11 @@ class Lane {
     if (d.signal.aborted && outcome.kind === "retry") {
       // Cut short by shutdown: hand the delivery back untouched.
       await d.options.store.release([delivery.id]).catch(() => {});
-      log.info("attempt abandoned at shutdown", { delivery: delivery.id, destination: this.name });
+      log.info("attempt abandoned at shutdown", {
+        delivery: delivery.id,
+        event: delivery.eventId,
+        destination: this.name,
+      });
       return;
     }
     const decision = decide(outcome, delivery, { policy: runtime.policy, now: finished, random });
