@@ -108,7 +108,7 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
       throw new HttpError(415, "Content-Type must be application/json");
     }
     const body = await readBody(request, options.maxBodyBytes());
-    const result = await options.verifier().verify(
+    const result = options.verifier().verify(
       body,
       request.headers.get(SIGNATURE_HEADER),
       request.headers.get(TIMESTAMP_HEADER),
