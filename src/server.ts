@@ -66,6 +66,9 @@ const FAILURE_TEXT: Record<VerifyFailure, string> = {
 
 const HOOK_PATH = /^\/hooks(?:\/([^/]*))?\/?$/;
 
+/** Strict UTF-8: malformed bytes throw rather than become U+FFFD. */
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
 /** Creates the relay's request handler. */
 export function createHandler(options: HandlerOptions): (request: Request) => Promise<Response> {
   const now = options.now ?? Date.now;
@@ -122,7 +125,7 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     let payload: Payload;
     let text: string;
     try {
-      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body);
+      text = UTF8.decode(body);
       payload = JSON.parse(text);
     } catch {
       throw new HttpError(400, "Body is not valid UTF-8 JSON");
@@ -206,6 +209,18 @@ async function readBody(request: Request, limit: number): Promise<Uint8Array<Arr
   const tooLarge = () => new HttpError(413, `Body is larger than ${limit} bytes`);
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) throw tooLarge();
+  if (declared !== null) {
+    // The HTTP server reads exactly the declared length, so the body is read whole, without a
+    // stream reader per chunk (the common case: Influencer Hero sends Content-Length).
+    let body: Uint8Array<ArrayBuffer>;
+    try {
+      body = await request.bytes();
+    } catch {
+      throw new HttpError(400, "The request body could not be read");
+    }
+    if (body.byteLength > limit) throw tooLarge();
+    return body;
+  }
   if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
