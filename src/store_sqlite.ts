@@ -196,7 +196,7 @@ export class SqliteStore implements Store {
         "AND (? = 0 OR d.order_key IS NULL OR NOT EXISTS (" +
         "SELECT 1 FROM deliveries p WHERE p.destination = d.destination " +
         "AND p.order_key = d.order_key AND p.seq < d.seq AND p.status IN ('pending', 'failed'))) " +
-        "ORDER BY d.seq LIMIT ?",
+        "ORDER BY d.next_at, d.seq LIMIT ?",
     );
     const take = this.#stmt(
       "UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE seq = ?",
