@@ -3,14 +3,17 @@
 // with min–max, interleaved so that a noisy neighbour hurts every scenario alike:
 //
 //   ceiling   a bare Deno.serve handler that reads the body and answers (bench/ceiling_server.ts)
-//   ingest    hero-relay (`main.ts serve`, synchronous=FULL) under the same load and bodies
-//   e2e       the same run, counted at a local sink: first request to last delivery
+//   ingest    hero-relay (`main.ts serve`, synchronous=FULL) receiving alone, delivery off
+//   e2e       hero-relay delivering to a local sink (bench/sink.ts): first request to last delivery
 //   peer      adnanh/webhook checking the same signature and forwarding with curl, same load
-//   paced     hero-relay at a fixed 1,000 requests/s, for the ack latency a sender sees
+//   paced     hero-relay, and the bare server, at a steady 1,000 requests/s: the ack latency
+//   ready     from spawning hero-relay to its first 200 on /healthz
 //
-// `--smoke` (or HERO_RELAY_BENCH_SMOKE=1) runs a tiny load once and writes nothing, so CI keeps
-// the benchmark working; wrk and webhook are used when installed, else the built-in load
-// generator (bench/load.ts) stands in and the peer is skipped.
+// Options: --runs N, --seconds S, --connections C, --threads T (wrk), --out FILE, --builtin
+// (bench/load.ts and no peer even where wrk and webhook are installed). `--smoke` (or
+// HERO_RELAY_BENCH_SMOKE=1) runs a tiny load once and writes nothing, so CI keeps the benchmark
+// working; without wrk the built-in load generator stands in, without webhook the peer is
+// skipped.
 
 import { parseArgs } from "node:util";
 import denoJson from "../deno.json" with { type: "json" };
@@ -31,6 +34,8 @@ const PACED_CONNECTIONS = 50;
 
 interface Settings {
   smoke: boolean;
+  /** Use bench/load.ts and skip the peer even where wrk and webhook are installed (as on CI). */
+  builtin: boolean;
   runs: number;
   seconds: number;
   connections: number;
@@ -84,6 +89,7 @@ function settingsFrom(args: string[]): Settings {
     args,
     options: {
       smoke: { type: "boolean", default: false },
+      builtin: { type: "boolean", default: false },
       runs: { type: "string" },
       seconds: { type: "string" },
       connections: { type: "string" },
@@ -102,6 +108,7 @@ function settingsFrom(args: string[]): Settings {
   const seconds = number(values.seconds, smoke ? 1 : 5);
   return {
     smoke,
+    builtin: values.builtin,
     runs: number(values.runs, smoke ? 1 : 3),
     seconds,
     connections: number(values.connections, smoke ? 8 : 64),
@@ -432,8 +439,7 @@ async function loadServer(
 function loadSample(load: LoadResult, serverCores: number, memory: { peak: number }): Sample {
   return {
     rate: load.rate,
-    p50: load.p50_us / 1000,
-    p99: load.p99_us / 1000,
+    ...percentiles(load),
     errors: load.errors,
     requests: load.requests,
     wrapped: load.wrapped,
@@ -441,6 +447,17 @@ function loadSample(load: LoadResult, serverCores: number, memory: { peak: numbe
     serverCores,
     clientCores: load.clientCores,
   };
+}
+
+/**
+ * p50 and p99 in ms. wrk 4.1 sometimes answers 0 for a percentile of latencies in the seconds
+ * (seen with the peer); such a value is left out rather than shown as 0.
+ */
+function percentiles(load: LoadResult): Sample {
+  const sample: Sample = {};
+  if (load.p50_us > 0) sample["p50"] = load.p50_us / 1000;
+  if (load.p99_us > 0 && load.p99_us >= load.p50_us) sample["p99"] = load.p99_us / 1000;
+  return sample;
 }
 
 async function ceiling(ctx: Context, threads: number): Promise<Sample> {
@@ -452,7 +469,7 @@ async function ceiling(ctx: Context, threads: number): Promise<Sample> {
       ctx,
       server,
       `http://127.0.0.1:${port}`,
-      `load (${threads} wrk thread${threads === 1 ? "" : "s"} where wrk is used)`,
+      `load on the ceiling, ${threads} thread${threads === 1 ? "" : "s"}`,
       threads,
     );
     return loadSample(load, serverCores, server.memory());
@@ -534,7 +551,12 @@ async function relayCounters(url: string): Promise<Record<string, number>> {
 async function ingest(ctx: Context): Promise<{ sample: Sample; readyMs: number }> {
   const { server, url, readyMs } = await startRelay(ctx, false);
   try {
-    const { load, serverCores } = await loadServer(ctx, server, url, "load");
+    const { load, serverCores } = await loadServer(
+      ctx,
+      server,
+      url,
+      "load on hero-relay (ingest, end to end) and webhook",
+    );
     const sample = loadSample(load, serverCores, server.memory());
     sample["duplicates"] = (await relayCounters(url)).duplicates!;
     return { sample, readyMs };
@@ -551,7 +573,12 @@ async function endToEnd(ctx: Context): Promise<{ sample: Sample; readyMs: number
   await sinkReset(ctx);
   const { server, url, readyMs } = await startRelay(ctx);
   try {
-    const { load, serverCores } = await loadServer(ctx, server, url, "load");
+    const { load, serverCores } = await loadServer(
+      ctx,
+      server,
+      url,
+      "load on hero-relay (ingest, end to end) and webhook",
+    );
     const deadline = Date.now() + (ctx.settings.smoke ? 20_000 : 300_000);
     let counters = await relayCounters(url);
     while (counters.delivered! < counters.accepted! && Date.now() < deadline) {
@@ -567,7 +594,7 @@ async function endToEnd(ctx: Context): Promise<{ sample: Sample; readyMs: number
         seconds,
         lost: counters.accepted! - sink.count,
         ackRate: load.rate,
-        ackP99: load.p99_us / 1000,
+        ...(percentiles(load)["p99"] === undefined ? {} : { ackP99: load.p99_us / 1000 }),
         errors: load.errors,
         wrapped: load.wrapped,
         duplicates: counters.duplicates!,
@@ -616,7 +643,7 @@ async function pacedLoad(ctx: Context, server: Server, url: string): Promise<Sam
     wrk: ctx.wrk,
     onStart: () => cpuBefore = server.cpu(),
   });
-  note("paced load", (load as LoadResult & { shown: string }).shown);
+  note("paced load (hero-relay and the ceiling)", (load as LoadResult & { shown: string }).shown);
   const serverCores = (server.cpu() - cpuBefore) / (load.duration_us / 1e6);
   return loadSample(load, serverCores, server.memory());
 }
@@ -673,7 +700,12 @@ async function peer(ctx: Context): Promise<{ ack: Sample; e2e: Sample; readyMs: 
   try {
     const url = `http://127.0.0.1:${port}`;
     const readyMs = await waitUntilServing(`${url}/`, started, true);
-    const { load, serverCores } = await loadServer(ctx, server, url, "load");
+    const { load, serverCores } = await loadServer(
+      ctx,
+      server,
+      url,
+      "load on hero-relay (ingest, end to end) and webhook",
+    );
     const ack = loadSample(load, serverCores, server.memory());
     // The last forwards may still be running: wait until the sink stops counting.
     let sink = await sinkStats(ctx);
@@ -690,7 +722,7 @@ async function peer(ctx: Context): Promise<{ ack: Sample; e2e: Sample; readyMs: 
         events: sink.count,
         seconds: (sink.last - load.startedAt) / 1000,
         ackRate: load.rate,
-        ackP99: load.p99_us / 1000,
+        ...(percentiles(load)["p99"] === undefined ? {} : { ackP99: load.p99_us / 1000 }),
         errors: load.errors,
         serverCores,
         peakMb: ack["peakMb"]!,
@@ -855,15 +887,39 @@ function targets(results: Results): { table: string; ratios: Record<string, numb
   return { table, ratios };
 }
 
+function loadAverage(): string {
+  try {
+    return proc("/proc/loadavg").split(" ").slice(0, 3).join(", ");
+  } catch {
+    return "unknown";
+  }
+}
+
+const loadAtStart = loadAverage();
+
 async function machine(wrk: string | null, webhook: string | null): Promise<string[]> {
-  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
-  const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
+  const read = (path: string) => {
+    try {
+      return proc(path);
+    } catch {
+      return "";
+    }
+  };
+  const cpuinfo = read("/proc/cpuinfo");
+  const meminfo = read("/proc/meminfo");
   const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "unknown CPU";
   const memKb = Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0);
   const version = async (command: string | null, flag: string) => {
     if (command === null) return "not installed";
-    const out = await new Deno.Command(command, { args: [flag], stdout: "piped", stderr: "piped" })
-      .output();
+    const args = command === "git" ? ["describe", "--always", "--dirty"] : [flag];
+    const out = await new Deno.Command(command, {
+      args,
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    })
+      .output().catch(() => null);
+    if (out === null) return "unknown";
     const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
     return text.split("\n")[0]!.trim();
   };
@@ -874,8 +930,9 @@ async function machine(wrk: string | null, webhook: string | null): Promise<stri
     `- Deno ${Deno.version.deno} (V8 ${Deno.version.v8})`,
     `- wrk: ${await version(wrk, "-v")}`,
     `- webhook: ${await version(webhook, "-version")}`,
-    "- the machine is shared with other developers' work: absolute numbers are noisy, the ratios" +
-    " are measured within one run, scenarios interleaved",
+    `- hero-relay: ${await version("git", "describe")}`,
+    `- load average (1, 5, 15 min) at the start and at the end: ${loadAtStart} and ${loadAverage()}; the machine is shared with other developers' work, so absolute numbers are noisy: the ` +
+    "ratios are measured within one run, scenarios interleaved",
   ];
 }
 
@@ -883,8 +940,8 @@ async function machine(wrk: string | null, webhook: string | null): Promise<stri
 
 async function main(): Promise<number> {
   const settings = settingsFrom(Deno.args);
-  const wrk = which("wrk");
-  const webhook = which("webhook");
+  const wrk = settings.builtin ? null : which("wrk");
+  const webhook = settings.builtin ? null : which("webhook");
   const curl = which("curl");
   const tmp = await Deno.makeTempDir({ prefix: "hero-relay-bench-" });
   const [sink, sinkPort] = await spawnWithPort(Deno.execPath(), [
@@ -995,7 +1052,8 @@ async function report(
   return [
     "# hero-relay benchmark results",
     "",
-    `Measured ${date} by \`deno task bench\` (bench/run.ts); ${settings.runs} runs of each ` +
+    `Measured ${date} by \`deno task bench\` (bench/run.ts); ${settings.runs} ` +
+    `run${settings.runs === 1 ? "" : "s"} of each ` +
     `scenario, interleaved, ${settings.seconds} s of load each, ${settings.connections} ` +
     `connections. Cells are the median (min–max) of the runs.`,
     "",
@@ -1039,11 +1097,11 @@ async function report(
     "answering when curl is done (`include-command-output-in-response`), so its 200, like the " +
     "relay's, means the event went somewhere",
     "- paced: wrk 4 cannot hold an open-loop rate (wrk2 is not in Debian), so bench/paced.lua " +
-    `has each of ${PACED_CONNECTIONS} connections pause ${PACED_CONNECTIONS} / rate seconds ` +
-    "after each answer; latencies are wrk's own. A pause after a slow answer means fewer requests " +
-    "meet a stall than an open loop would send into it, so the bare server's row is the floor to " +
-    "compare with. Without wrk, bench/load.ts runs an open loop and counts from when each " +
-    "request was due",
+    `has each of ${PACED_CONNECTIONS} connections pause before every request for a random time ` +
+    `averaging ${PACED_CONNECTIONS} / rate seconds; latencies are wrk's own. The pauses come ` +
+    "after answers, so fewer requests meet a stall than an open loop would send into it; the " +
+    "bare server's row, measured the same way, is the floor to compare with. Without wrk, " +
+    "bench/load.ts runs an open loop and counts each latency from when the request was due",
     "- CPU is read from /proc (utime + stime, children included; the load generator's through " +
     "the shell that waits for it): one core busy all the time is 1.00. The ceiling run " +
     "saturates the server, not the load generator, when the server runs at its limit while wrk " +
@@ -1053,8 +1111,18 @@ async function report(
     "2 ms), on a warm Deno module cache",
     "",
     ...(parts.webhook === null ? [] : [
+      "The peer's hooks file has one such hook per event type (paths are the run's own):",
+      "",
+      "```json",
+      JSON.stringify(
+        (JSON.parse(Deno.readTextFileSync(`${parts.tmp}/hooks.json`)) as unknown[])[0],
+        null,
+        2,
+      ).replaceAll(parts.tmp, "$TMP").replace(/127\.0\.0\.1:\d+/, "127.0.0.1:PORT"),
+      "```",
+      "",
       "```sh",
-      "# forward.sh, the peer's command",
+      "# $TMP/forward.sh, the command each hook runs",
       ...Deno.readTextFileSync(`${parts.tmp}/forward.sh`).trimEnd().split("\n"),
       "```",
       "",
