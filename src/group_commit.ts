@@ -1,5 +1,8 @@
 // Group commit: events arriving together share one transaction, and each request is answered
-// only after the commit that holds its event. One fsync then serves many webhooks.
+// only after the commit that holds its event is on disk. When the store is idle an event is
+// committed at once; while a commit waits for its fsync, the events arriving meanwhile gather
+// and share the next one. One fsync then serves many webhooks, and a lone webhook waits for
+// nothing but its own.
 
 import type { InsertResult, NewEvent, Store } from "./store.ts";
 
@@ -9,7 +12,7 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
-/** Batches {@linkcode Store.insertEvents} calls made in the same turn of the event loop. */
+/** Batches {@linkcode Store.insertEvents} calls that arrive while a commit is under way. */
 export class GroupCommit {
   #store: Store;
   #maxBatch: number;
@@ -21,13 +24,15 @@ export class GroupCommit {
     this.#maxBatch = maxBatch;
   }
 
-  /** Stores an event with whatever else arrives in this turn; resolves once it is durable. */
+  /** Stores an event with whatever else is waiting; resolves once it is durable. */
   add(event: NewEvent): Promise<InsertResult> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ event, resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
-        setTimeout(() => this.#flush(), 0);
+        // A microtask, not a timer: a timer costs a millisecond or more before the commit starts,
+        // and requests handled in the same turn still join the batch.
+        queueMicrotask(() => this.#flush());
       }
     });
   }

@@ -49,25 +49,36 @@ export async function sendHttp(
     const probe = await probeConnect(url, timeouts.connectMs);
     if (probe !== null) return { ok: false, error: probe };
   }
-  const remaining = Math.max(1, timeouts.totalMs - (Date.now() - started));
-  const timeout = AbortSignal.timeout(remaining);
-  const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  // One controller and one timer, cleared as soon as the answer is read: AbortSignal.timeout()
+  // would leave a timer behind for the whole total timeout after every request.
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, Math.max(1, timeouts.totalMs - (Date.now() - started)));
+  const stop = () => controller.abort();
+  if (signal?.aborted) stop();
+  signal?.addEventListener("abort", stop);
   try {
     const response = await fetch(url, {
       method: request.method,
       headers: { "user-agent": USER_AGENT, ...request.headers },
       body: request.body,
       redirect: "manual",
-      signal: combined,
+      signal: controller.signal,
     });
     const body = redactUrl(await readCapped(response), url);
     reachable.set(origin, Date.now() + REACHABLE_FOR_MS);
     return { ok: true, answer: { status: response.status, headers: response.headers, body } };
   } catch (error) {
     reachable.delete(origin);
-    if (timeout.aborted) return { ok: false, error: `timed out after ${timeouts.totalMs} ms` };
+    if (timedOut) return { ok: false, error: `timed out after ${timeouts.totalMs} ms` };
     if (signal?.aborted) return { ok: false, error: "aborted: the relay is shutting down" };
     return { ok: false, error: networkError(error) };
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", stop);
   }
 }
 
@@ -108,6 +119,9 @@ function redactUrl(body: string, url: URL): string {
 
 async function readCapped(response: Response): Promise<string> {
   if (response.body === null) return "";
+  // The usual small answer with a length is read whole, without a stream reader per chunk.
+  const length = Number(response.headers.get("content-length") ?? NaN);
+  if (length <= MAX_ANSWER_BYTES) return await response.text();
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;

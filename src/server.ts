@@ -70,6 +70,9 @@ const FAILURE_TEXT: Record<VerifyFailure, string> = {
 
 const HOOK_PATH = /^\/hooks(?:\/([^/]*))?\/?$/;
 
+/** Strict UTF-8: malformed bytes throw rather than become U+FFFD. */
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
 /** Creates the relay's request handler. */
 export function createHandler(options: HandlerOptions): (request: Request) => Promise<Response> {
   const now = options.now ?? Date.now;
@@ -130,7 +133,7 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     let payload: Payload;
     let text: string;
     try {
-      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body);
+      text = UTF8.decode(body);
       payload = JSON.parse(text);
     } catch {
       throw new HttpError(400, "Body is not valid UTF-8 JSON");
@@ -234,9 +237,6 @@ async function readBody(
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) throw tooLarge();
   if (request.body === null) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -245,6 +245,34 @@ async function readBody(
     );
   });
   try {
+    if (declared !== null) {
+      // The server reads exactly the declared length, so the body is read whole, without a
+      // stream reader per chunk (the common case: Influencer Hero sends Content-Length).
+      const body = await Promise.race([request.bytes(), expired]);
+      if (body.byteLength > limit) throw tooLarge();
+      return body;
+    }
+    return await readChunked(request.body, limit, expired, tooLarge);
+  } catch (error) {
+    request.body.cancel().catch(() => {});
+    if (error instanceof HttpError) throw error;
+    throw new HttpError(400, "The request body could not be read");
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Reads a body without Content-Length chunk by chunk, failing as soon as it passes `limit`. */
+async function readChunked(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+  expired: Promise<never>,
+  tooLarge: () => HttpError,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
     for (;;) {
       const { done, value } = await Promise.race([reader.read(), expired]);
       if (done) break;
@@ -252,14 +280,9 @@ async function readBody(
       if (size > limit) throw tooLarge();
       chunks.push(value);
     }
-  } catch (error) {
-    reader.cancel().catch(() => {});
-    if (error instanceof HttpError) throw error;
-    throw new HttpError(400, "The request body could not be read");
   } finally {
-    clearTimeout(timer);
+    reader.releaseLock();
   }
-  if (chunks.length === 1) return new Uint8Array(chunks[0]!);
   const body = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {

@@ -19,6 +19,7 @@ import type {
   Store,
   StoredEvent,
 } from "./store.ts";
+import { WalSync } from "./wal_sync.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -89,9 +90,13 @@ export interface SqliteOptions {
 export class SqliteStore implements Store {
   #db: DatabaseSync;
   #statements = new Map<string, StatementSync>();
+  /** Flushes the WAL off the JavaScript thread; null when SQLite flushes in COMMIT itself. */
+  #wal: WalSync | null;
+  #unsynced = false;
 
-  private constructor(db: DatabaseSync) {
+  private constructor(db: DatabaseSync, wal: WalSync | null) {
     this.#db = db;
+    this.#wal = wal;
   }
 
   /** Opens (and creates if needed) the database file; ":memory:" for tests. */
@@ -102,7 +107,8 @@ export class SqliteStore implements Store {
     db.exec("PRAGMA busy_timeout = 5000");
     db.exec("PRAGMA foreign_keys = OFF");
     db.exec(SCHEMA);
-    return new SqliteStore(db);
+    const full = (options.synchronous ?? "FULL") === "FULL";
+    return new SqliteStore(db, full && path !== ":memory:" ? WalSync.find(path) : null);
   }
 
   /** The synchronous setting in force, read back from SQLite (2 = FULL, 1 = NORMAL). */
@@ -119,16 +125,37 @@ export class SqliteStore implements Store {
     return statement;
   }
 
+  /**
+   * Runs `work` in a write transaction. With a WalSync, COMMIT leaves the fsync to #settle, which
+   * flushes the WAL off the JavaScript thread before resolving: as durable as synchronous=FULL.
+   */
   #transaction<T>(work: () => T): T {
+    if (this.#wal) this.#db.exec("PRAGMA synchronous = NORMAL");
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       const result = work();
       this.#db.exec("COMMIT");
+      this.#unsynced = this.#wal !== null;
       return result;
     } catch (error) {
       this.#db.exec("ROLLBACK");
       throw error;
+    } finally {
+      if (this.#wal) this.#db.exec("PRAGMA synchronous = FULL");
     }
+  }
+
+  /** Runs `work`; resolves with its result once the transactions it ran are on disk. */
+  #settle<T>(work: () => T): Promise<T> {
+    let result: T;
+    try {
+      result = work();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!this.#unsynced || this.#wal === null) return Promise.resolve(result);
+    this.#unsynced = false;
+    return this.#wal.sync().then(() => result);
   }
 
   insertEvents(events: readonly NewEvent[]): Promise<InsertResult[]> {
@@ -137,8 +164,8 @@ export class SqliteStore implements Store {
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
     );
     const existing = this.#stmt("SELECT id, type FROM events WHERE fingerprint = ?");
-    try {
-      return Promise.resolve(this.#transaction(() =>
+    return this.#settle(() =>
+      this.#transaction(() =>
         events.map((event) => {
           const { changes } = insert.run(
             event.id,
@@ -152,17 +179,17 @@ export class SqliteStore implements Store {
           const row = existing.get(event.fingerprint) as Row;
           return { id: String(row["id"]), type: String(row["type"]), duplicate: true };
         })
-      ));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+      )
+    );
   }
 
-  unroutedEvents(limit: number): Promise<StoredEvent[]> {
+  async unroutedEvents(limit: number): Promise<StoredEvent[]> {
+    // Only what is on disk is routed and delivered, as when COMMIT itself flushed.
+    await this.#wal?.settled();
     const rows = this.#stmt(
       "SELECT * FROM events WHERE routed_at IS NULL ORDER BY seq LIMIT ?",
     ).all(limit) as Row[];
-    return Promise.resolve(rows.map(toEvent));
+    return rows.map(toEvent);
   }
 
   routeEvents(
@@ -175,7 +202,7 @@ export class SqliteStore implements Store {
         "SELECT ?, id, type, ?, ?, ?, 'pending', ?, ?, ?, ? FROM events WHERE id = ?",
     );
     const mark = this.#stmt("UPDATE events SET routed_at = ? WHERE id = ?");
-    return settle(() =>
+    return this.#settle(() =>
       this.#transaction(() => {
         for (const { eventId, deliveries } of routed) {
           for (const d of deliveries) {
@@ -187,7 +214,8 @@ export class SqliteStore implements Store {
     );
   }
 
-  lease(destination: string, options: LeaseOptions): Promise<LeasedDelivery[]> {
+  async lease(destination: string, options: LeaseOptions): Promise<LeasedDelivery[]> {
+    await this.#wal?.settled();
     const select = this.#stmt(
       `SELECT ${DELIVERY_COLUMNS}, d.seq, e.body, e.received_at AS event_received_at ` +
         "FROM deliveries d JOIN events e ON e.id = d.event_id " +
@@ -196,12 +224,12 @@ export class SqliteStore implements Store {
         "AND (? = 0 OR d.order_key IS NULL OR NOT EXISTS (" +
         "SELECT 1 FROM deliveries p WHERE p.destination = d.destination " +
         "AND p.order_key = d.order_key AND p.seq < d.seq AND p.status IN ('pending', 'failed'))) " +
-        "ORDER BY d.seq LIMIT ?",
+        "ORDER BY d.next_at, d.seq LIMIT ?",
     );
     const take = this.#stmt(
       "UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE seq = ?",
     );
-    return settle(() =>
+    return await this.#settle(() =>
       this.#transaction(() => {
         const rows = select.all(
           destination,
@@ -225,7 +253,7 @@ export class SqliteStore implements Store {
       "UPDATE deliveries SET status = ?, attempts = ?, next_at = ?, last_error = ?, " +
         "lease_until = NULL, lease_owner = NULL, updated_at = ? WHERE id = ?",
     );
-    return settle(() =>
+    return this.#settle(() =>
       this.#transaction(() => {
         for (const c of completions) {
           update.run(c.status, c.attempts, c.nextAt, c.lastError, c.attempt.at, c.deliveryId);
@@ -243,7 +271,7 @@ export class SqliteStore implements Store {
   }
 
   release(deliveryIds: readonly string[] | null): Promise<void> {
-    return settle(() => {
+    return this.#settle(() => {
       if (deliveryIds === null) {
         this.#db.exec(
           "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL",
@@ -313,7 +341,7 @@ export class SqliteStore implements Store {
         "lease_until = NULL, lease_owner = NULL, updated_at = ? " +
         "WHERE id = ? AND (lease_until IS NULL OR lease_until <= ?)",
     );
-    return settle(() =>
+    return this.#settle(() =>
       this.#transaction(() => {
         const replayed: string[] = [];
         for (const id of ids) {
@@ -380,22 +408,26 @@ export class SqliteStore implements Store {
         "(SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT ?)",
     );
     for (;;) {
-      const removed = this.#transaction(() => {
-        const rows = deleteDeliveries.all(
-          options.deliveredBefore,
-          options.deadBefore,
-          options.batch,
-        ) as Row[];
-        for (const row of rows) deleteAttempts.run(row["id"]!);
-        return rows.length;
-      });
+      const removed = await this.#settle(() =>
+        this.#transaction(() => {
+          const rows = deleteDeliveries.all(
+            options.deliveredBefore,
+            options.deadBefore,
+            options.batch,
+          ) as Row[];
+          for (const row of rows) deleteAttempts.run(row["id"]!);
+          return rows.length;
+        })
+      );
       result.deliveries += removed;
       if (removed < options.batch) break;
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
     for (;;) {
-      const removed = this.#transaction(() =>
-        Number(deleteEvents.run(options.eventsBefore, options.batch).changes)
+      const removed = await this.#settle(() =>
+        this.#transaction(() =>
+          Number(deleteEvents.run(options.eventsBefore, options.batch).changes)
+        )
       );
       result.events += removed;
       if (removed < options.batch) break;
@@ -408,12 +440,13 @@ export class SqliteStore implements Store {
     return settle(() => void this.#stmt("SELECT 1").get());
   }
 
-  close(): Promise<void> {
-    return settle(() => {
-      if (!this.#db.isOpen) return;
-      this.#statements.clear();
-      this.#db.close();
-    });
+  async close(): Promise<void> {
+    const wal = this.#wal;
+    this.#wal = null;
+    await wal?.close();
+    if (!this.#db.isOpen) return;
+    this.#statements.clear();
+    this.#db.close();
   }
 }
 

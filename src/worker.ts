@@ -13,7 +13,7 @@ import {
 import type { DeliveryRequest } from "./destination.ts";
 import { newId } from "./ids.ts";
 import type { Logger } from "./log.ts";
-import { compileMessage, type MessageTemplate } from "./message.ts";
+import { compileMessage, type Message, type MessageTemplate } from "./message.ts";
 import type { Metrics } from "./metrics.ts";
 import { decide, MAX_RETRY_AFTER_MS, type Outcome } from "./retry.ts";
 import type { Payload } from "./samples.ts";
@@ -401,20 +401,29 @@ class Lane {
   async #attempt(delivery: LeasedDelivery, runtime: DestinationRuntime): Promise<void> {
     const d = this.#dispatcher;
     const { log, metrics, now, random } = d.options;
-    const payload = parsePayload(delivery.body);
     const event = {
       id: delivery.eventId,
       type: delivery.eventType,
       receivedAt: delivery.eventReceivedAt,
     };
+    // Parsed and rendered only for destinations that use them: an http destination sends the
+    // raw body as it is.
+    let payload: Payload | undefined;
+    let message: Message | undefined;
     const request: DeliveryRequest = {
       deliveryId: delivery.id,
       eventId: delivery.eventId,
       eventType: delivery.eventType,
       receivedAt: delivery.eventReceivedAt,
       body: delivery.body,
-      payload,
-      message: d.message(delivery.route, delivery.eventType)(templateScope(payload, event)),
+      get payload() {
+        return payload ??= parsePayload(delivery.body);
+      },
+      get message() {
+        return message ??= d.message(delivery.route, delivery.eventType)(
+          templateScope(this.payload, event),
+        );
+      },
       attempt: delivery.attempts + 1,
     };
     const started = now();

@@ -359,7 +359,10 @@ Deno.test("graceful stop finishes in-flight attempts, or releases them untouched
     routes: [{ name: "all", events: "*", to: ["hole"] }],
   }));
   await post(second.relay.url, "/hooks/product_sent", freshSample("product_sent"));
-  await eventually(() => hole.connections() === 1);
+  // The connect probe and the request itself both connect; once either has, the attempt is
+  // under way and hangs.
+  await eventually(() => hole.connections() >= 1);
+  await new Promise((resolve) => setTimeout(resolve, 200));
   await second.relay.stop(100);
   hole.close();
   const again = await testRelay(testConfig(dir2, { destinations: {}, routes: [] }));
