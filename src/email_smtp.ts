@@ -2,7 +2,7 @@
 // `?requireTLS=true`) and `smtps://` (implicit TLS), with the credentials in the URL. SMTP's own
 // reply classes decide the outcome: 4xx is transient, 5xx permanent.
 
-import nodemailer from "nodemailer";
+// nodemailer is loaded on first use, so relays without SMTP destinations start without it.
 import type { SendContext } from "./destination.ts";
 import type { Email } from "./email_api.ts";
 import type { Outcome } from "./retry.ts";
@@ -10,6 +10,7 @@ import type { Outcome } from "./retry.ts";
 /** Sends one e-mail over one connection, closed afterwards. Never throws. */
 export async function sendSmtp(url: string, email: Email, context: SendContext): Promise<Outcome> {
   const { connectMs, totalMs } = context.timeouts;
+  const { default: nodemailer } = await import("nodemailer");
   const transport = nodemailer.createTransport({
     url,
     connectionTimeout: connectMs,

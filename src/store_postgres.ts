@@ -6,7 +6,8 @@
 // durable before the sender gets its 2xx.
 
 // @ts-types="@types/pg"
-import pg from "pg";
+// pg itself is loaded when a PostgreSQL store is opened, so SQLite relays start without it.
+import type pg from "pg";
 import type {
   Attempt,
   Completion,
@@ -121,7 +122,8 @@ export class PostgresStore implements Store {
         `Cannot open PostgreSQL store ${maskPostgresUrl(url)}: expected a postgres:// URL`,
       );
     }
-    const pool = new pg.Pool({
+    const { default: pgModule } = await import("pg");
+    const pool = new pgModule.Pool({
       connectionString: url,
       max: options.maxConnections ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
