@@ -25,6 +25,7 @@ import type {
   Store,
   StoredEvent,
 } from "./store.ts";
+import { toDelivery, toEvent } from "./store.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -539,34 +540,4 @@ async function insertAttempts(client: pg.PoolClient, attempts: Attempt[]): Promi
       attempts.map((a) => a.error),
     ],
   );
-}
-
-function toEvent(row: Row): StoredEvent {
-  return {
-    id: String(row["id"]),
-    type: String(row["type"]),
-    receivedAt: Number(row["received_at"]),
-    body: String(row["body"]),
-    fingerprint: String(row["fingerprint"]),
-    orderKey: row["order_key"] === null ? null : String(row["order_key"]),
-    routedAt: row["routed_at"] === null ? null : Number(row["routed_at"]),
-  };
-}
-
-function toDelivery(row: Row): Delivery {
-  return {
-    id: String(row["id"]),
-    eventId: String(row["event_id"]),
-    eventType: String(row["event_type"]),
-    destination: String(row["destination"]),
-    route: String(row["route"]),
-    orderKey: row["order_key"] === null ? null : String(row["order_key"]),
-    status: String(row["status"]) as Delivery["status"],
-    attempts: Number(row["attempts"]),
-    nextAt: Number(row["next_at"]),
-    cycleAt: Number(row["cycle_at"]),
-    createdAt: Number(row["created_at"]),
-    updatedAt: Number(row["updated_at"]),
-    lastError: row["last_error"] === null ? null : String(row["last_error"]),
-  };
 }
