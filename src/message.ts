@@ -53,7 +53,24 @@ export type MessageTemplate = (scope: object) => Message;
  * part, one per line.
  */
 export function compileMessage(eventType: string, overrides: MessageSources = {}): MessageTemplate {
-  const sources = { ...(DEFAULT_MESSAGES[eventType] ?? GENERIC_MESSAGE), ...overrides };
+  // Routes without overrides share their type's compiled defaults: compiled once per process.
+  const defaults = eventType in DEFAULT_MESSAGES ? eventType : "";
+  const key = `${defaults}\u0000${JSON.stringify(overrides)}`;
+  let compiled = COMPILED.get(key);
+  if (compiled === undefined) {
+    compiled = compileSources({
+      ...(DEFAULT_MESSAGES[eventType] ?? GENERIC_MESSAGE),
+      ...overrides,
+    });
+    COMPILED.set(key, compiled);
+  }
+  return compiled;
+}
+
+/** Compiled messages by default type and overrides; both come from configs, so it stays small. */
+const COMPILED = new Map<string, MessageTemplate>();
+
+function compileSources(sources: MessageSources): MessageTemplate {
   const errors: string[] = [];
   const part = (name: string, source: string | undefined): Template => {
     if (source === undefined) return () => "";
