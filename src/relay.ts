@@ -105,7 +105,12 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const handler = createHandler({
     verifier: () => verifier,
     ingest: (event) => commits.add(event),
-    accepted: () => dispatcher.notify(),
+    route: (event, payload) => dispatcher.plan(event, payload),
+    accepted: (event) => {
+      if (event.deliveries === undefined) dispatcher.notify();
+      else if (event.deliveries.length === 0) dispatcher.unrouted(event);
+      else dispatcher.notify(event.deliveries);
+    },
     ready: () => store.ping(),
     maxBodyBytes: () => runtime.config.influencer_hero.max_body_bytes,
     bodyTimeoutMs: () => parseDuration(runtime.config.listen.body_timeout),

@@ -13,7 +13,7 @@ import { newId, sha256Hex } from "./ids.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Payload } from "./samples.ts";
-import type { InsertResult, NewEvent } from "./store.ts";
+import type { InsertResult, NewDelivery, NewEvent } from "./store.ts";
 import type { Verifier, VerifyFailure } from "./verify.ts";
 import { metricType } from "./worker.ts";
 
@@ -28,8 +28,10 @@ export interface HandlerOptions {
   verifier: () => Verifier;
   /** Stores an event durably; resolves after the commit. */
   ingest: (event: NewEvent) => Promise<InsertResult>;
-  /** Called after new events are committed. */
-  accepted: () => void;
+  /** Routes an event before it is stored, so it is stored with its deliveries in one commit. */
+  route?: (event: NewEvent, payload: Payload) => NewDelivery[];
+  /** Called after a new (not duplicate) event is committed. */
+  accepted: (event: NewEvent) => void;
   /** Throws when the store is unusable. */
   ready: () => Promise<void>;
   maxBodyBytes: () => number;
@@ -152,16 +154,18 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
       });
     }
     const type = pathType ?? detectEventType(payload);
+    const event: NewEvent = {
+      id: newId("evt", received),
+      type,
+      receivedAt: received,
+      body: text,
+      fingerprint: await sha256Hex(body),
+      orderKey: orderKey(payload),
+    };
+    if (options.route) event.deliveries = options.route(event, payload);
     let stored: InsertResult;
     try {
-      stored = await options.ingest({
-        id: newId("evt", received),
-        type,
-        receivedAt: received,
-        body: text,
-        fingerprint: await sha256Hex(body),
-        orderKey: orderKey(payload),
-      });
+      stored = await options.ingest(event);
     } catch (error) {
       log.error("cannot store event", { type, error: (error as Error).message });
       throw new HttpError(503, "The event could not be stored; retry later", {
@@ -176,7 +180,7 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
       metrics.inc("hero_relay_events_accepted_total", "Events accepted and stored", {
         type: metricType(stored.type),
       });
-      options.accepted();
+      options.accepted(event);
     }
     return json(200, { ok: true, id: stored.id, type: stored.type, duplicate: stored.duplicate }, {
       "x-event-id": stored.id,

@@ -14,6 +14,12 @@ export interface NewEvent {
   fingerprint: string;
   /** The key whose events are delivered in order, if any. */
   orderKey: string | null;
+  /**
+   * The deliveries routed from it at ingest. When given, a new event is stored already routed,
+   * its deliveries in the same transaction; a duplicate stores neither. When absent, the
+   * worker routes the event later.
+   */
+  deliveries?: NewDelivery[];
 }
 
 /** The outcome of storing one event. */

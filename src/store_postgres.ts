@@ -187,10 +187,11 @@ export class PostgresStore implements Store {
     return this.#transaction(async (client) => {
       // One statement for the whole batch; the first of several identical bodies is stored.
       const inserted = await client.query<Row>(
-        "INSERT INTO events (id, type, received_at, fingerprint, order_key, body) " +
-          "SELECT id, type, received_at, fingerprint, order_key, body FROM unnest(" +
-          "$1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[]) " +
-          "WITH ORDINALITY AS u(id, type, received_at, fingerprint, order_key, body, n) " +
+        "INSERT INTO events (id, type, received_at, fingerprint, order_key, body, routed_at) " +
+          "SELECT id, type, received_at, fingerprint, order_key, body, routed_at FROM unnest(" +
+          "$1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], " +
+          "$7::bigint[]) " +
+          "WITH ORDINALITY AS u(id, type, received_at, fingerprint, order_key, body, routed_at, n) " +
           "ORDER BY n ON CONFLICT (fingerprint) DO NOTHING RETURNING id",
         [
           events.map((e) => e.id),
@@ -199,9 +200,34 @@ export class PostgresStore implements Store {
           events.map((e) => e.fingerprint),
           events.map((e) => e.orderKey),
           events.map((e) => e.body),
+          events.map((e) => e.deliveries === undefined ? null : e.receivedAt),
         ],
       );
       const fresh = new Set(inserted.rows.map((row) => String(row["id"])));
+      // Deliveries routed at ingest, for the events actually stored, in arrival order.
+      const routed = events.filter((e) => fresh.has(e.id) && e.deliveries?.length);
+      const deliveries = routed.flatMap((e) =>
+        e.deliveries!.map((d) => ({ ...d, type: e.type, at: e.receivedAt }))
+      );
+      if (deliveries.length > 0) {
+        await client.query(
+          "INSERT INTO deliveries (id, event_id, event_type, destination, route, order_key, " +
+            "status, next_at, cycle_at, created_at, updated_at) " +
+            "SELECT id, event_id, event_type, destination, route, order_key, 'pending', at, at, " +
+            "at, at FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], " +
+            "$6::text[], $7::bigint[]) WITH ORDINALITY " +
+            "AS u(id, event_id, event_type, destination, route, order_key, at, n) ORDER BY n",
+          [
+            deliveries.map((d) => d.id),
+            deliveries.map((d) => d.eventId),
+            deliveries.map((d) => d.type),
+            deliveries.map((d) => d.destination),
+            deliveries.map((d) => d.route),
+            deliveries.map((d) => d.orderKey),
+            deliveries.map((d) => d.at),
+          ],
+        );
+      }
       const duplicates = events.filter((e) => !fresh.has(e.id)).map((e) => e.fingerprint);
       const first = new Map<string, { id: string; type: string }>();
       if (duplicates.length > 0) {

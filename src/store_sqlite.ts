@@ -161,8 +161,8 @@ export class SqliteStore implements Store {
 
   insertEvents(events: readonly NewEvent[]): Promise<InsertResult[]> {
     const insert = this.#stmt(
-      "INSERT INTO events (id, type, received_at, fingerprint, order_key, body) " +
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
+      "INSERT INTO events (id, type, received_at, fingerprint, order_key, body, routed_at) " +
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
     );
     const existing = this.#stmt("SELECT id, type FROM events WHERE fingerprint = ?");
     return this.#settle(() =>
@@ -175,13 +175,28 @@ export class SqliteStore implements Store {
             event.fingerprint,
             event.orderKey,
             event.body,
+            event.deliveries === undefined ? null : event.receivedAt,
           );
-          if (changes > 0) return { id: event.id, type: event.type, duplicate: false };
+          if (changes > 0) {
+            this.#insertDeliveries(event.type, event.deliveries ?? [], event.receivedAt);
+            return { id: event.id, type: event.type, duplicate: false };
+          }
           const row = existing.get(event.fingerprint) as Row;
           return { id: String(row["id"]), type: String(row["type"]), duplicate: true };
         })
       )
     );
+  }
+
+  #insertDeliveries(eventType: string, deliveries: readonly NewDelivery[], at: number): void {
+    const insert = this.#stmt(
+      "INSERT INTO deliveries (id, event_id, event_type, destination, route, order_key, status, " +
+        "next_at, cycle_at, created_at, updated_at) " +
+        "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+    );
+    for (const d of deliveries) {
+      insert.run(d.id, d.eventId, eventType, d.destination, d.route, d.orderKey, at, at, at, at);
+    }
   }
 
   async unroutedEvents(limit: number): Promise<StoredEvent[]> {

@@ -60,7 +60,10 @@ class Wakeup {
   }
 }
 
-/** Routes and delivers stored events until stopped. */
+/**
+ * Routes and delivers stored events until stopped. Events are normally routed at ingest (see
+ * {@linkcode Dispatcher.plan}); the router loop takes any stored without deliveries.
+ */
 export class Dispatcher {
   #options: Required<Omit<DispatcherOptions, "metrics">> & { metrics: Metrics | undefined };
   #owner = newId("worker");
@@ -101,9 +104,39 @@ export class Dispatcher {
     this.reconcile();
   }
 
-  /** New events were stored: route them now rather than at the next poll. */
-  notify(): void {
-    this.#routerWake.notify();
+  /**
+   * New events were stored: their deliveries' lanes look now rather than at the next poll, and
+   * events stored unrouted are routed now.
+   */
+  notify(deliveries?: readonly NewDelivery[]): void {
+    if (deliveries === undefined) {
+      this.#routerWake.notify();
+      return;
+    }
+    for (const d of deliveries) this.#lanes.get(d.destination)?.wake.notify();
+  }
+
+  /** The deliveries an event gets from the current routes: one per matching route and destination. */
+  plan(
+    event: { id: string; type: string; receivedAt: number; orderKey: string | null },
+    payload: Payload,
+  ): NewDelivery[] {
+    const scope = templateScope(payload, event);
+    return matchRoutes(this.#options.runtime(), event.type, scope).map((m) => ({
+      id: newId("dlv", event.receivedAt),
+      eventId: event.id,
+      destination: m.destination,
+      route: m.route.name,
+      orderKey: event.orderKey,
+    }));
+  }
+
+  /** Logs and counts an event that matched no route (it stays stored). */
+  unrouted(event: { id: string; type: string }): void {
+    this.#options.log.info("event unrouted", { event: event.id, type: event.type });
+    this.#options.metrics?.inc("hero_relay_events_unrouted_total", "Events that matched no route", {
+      type: metricType(event.type),
+    });
   }
 
   /** Starts lanes for destinations added by a reload; removed ones' lanes stop by themselves. */
@@ -212,34 +245,13 @@ export class Dispatcher {
           await this.#routerWake.wait(pollMs);
           continue;
         }
-        const now = this.#options.now();
-        const runtime = this.#options.runtime();
-        const touched = new Set<string>();
         const routed = events.map((event) => {
-          const payload = parsePayload(event.body);
-          const scope = templateScope(payload, event);
-          const deliveries: NewDelivery[] = matchRoutes(runtime, event.type, scope).map((m) => {
-            touched.add(m.destination);
-            return {
-              id: newId("dlv", now),
-              eventId: event.id,
-              destination: m.destination,
-              route: m.route.name,
-              orderKey: event.orderKey,
-            };
-          });
-          if (deliveries.length === 0) {
-            log.info("event unrouted", { event: event.id, type: event.type });
-            this.#options.metrics?.inc(
-              "hero_relay_events_unrouted_total",
-              "Events that matched no route",
-              { type: metricType(event.type) },
-            );
-          }
+          const deliveries = this.plan(event, parsePayload(event.body));
+          if (deliveries.length === 0) this.unrouted(event);
           return { eventId: event.id, deliveries };
         });
-        await store.routeEvents(routed, now);
-        for (const name of touched) this.#lanes.get(name)?.wake.notify();
+        await store.routeEvents(routed, this.#options.now());
+        this.notify(routed.flatMap((r) => r.deliveries));
       } catch (error) {
         log.error("routing failed", { error: (error as Error).message });
         await this.#routerWake.wait(pollMs);

@@ -248,3 +248,26 @@ Deno.test("undelivered events stored before a stop are delivered after a restart
 Deno.test("the sample payloads cover every documented event type", () => {
   assert.equal(Object.keys(SAMPLES).length, 11);
 });
+
+Deno.test("an event's deliveries are committed with it, before the 2xx", async () => {
+  const dir = await Deno.makeTempDir();
+  const config = testConfig(dir, {
+    destinations: { a: { type: "console", enabled: false }, b: { type: "console" } },
+    routes: [{ name: "all", events: "*", to: ["a", "b"] }],
+  });
+  const { relay } = await testRelay(config);
+  try {
+    await relay.dispatcher.stop();
+    const answer = await post(
+      relay.url,
+      "/hooks/update_commission",
+      freshSample("update_commission"),
+    );
+    assert.equal(answer.status, 200);
+    const deliveries = await relay.store.listDeliveries({});
+    assert.deepEqual(deliveries.map((d) => [d.eventId, d.destination]), [[answer.json["id"], "b"]]);
+    assert.equal((await relay.store.unroutedEvents(10)).length, 0);
+  } finally {
+    await relay.stop();
+  }
+});

@@ -627,3 +627,53 @@ contract(
     await store.close();
   },
 );
+
+contract(
+  "insertEvents() stores deliveries routed at ingest in the same commit, and none for a duplicate",
+  async ({ store }) => {
+    const event = newEvent({ orderKey: "collab_id:c1" });
+    const routed = {
+      ...event,
+      deliveries: [
+        {
+          id: `dlv_a_${event.id}`,
+          eventId: event.id,
+          destination: "slack",
+          route: "r",
+          orderKey: "collab_id:c1",
+        },
+        {
+          id: `dlv_b_${event.id}`,
+          eventId: event.id,
+          destination: "crm",
+          route: "r",
+          orderKey: "collab_id:c1",
+        },
+      ],
+    };
+    const unrouted = newEvent();
+    const results = await store.insertEvents([routed, unrouted, {
+      ...routed,
+      id: "evt_copy",
+      deliveries: [{ ...routed.deliveries[0]!, id: "dlv_copy" }],
+    }]);
+    assert.deepEqual(results.map((r) => r.duplicate), [false, false, true]);
+    const pending = await store.unroutedEvents(10);
+    assert.deepEqual(
+      pending.map((e) => e.id),
+      [unrouted.id],
+      "only the event without deliveries waits",
+    );
+    const deliveries = await store.listDeliveries({});
+    assert.deepEqual(
+      deliveries.map((d) => [d.id, d.destination, d.status, d.eventType, d.nextAt]),
+      [
+        [`dlv_a_${event.id}`, "slack", "pending", event.type, event.receivedAt],
+        [`dlv_b_${event.id}`, "crm", "pending", event.type, event.receivedAt],
+      ],
+    );
+    const leased = await store.lease("crm", leaseOptions({ now: event.receivedAt }));
+    assert.equal(leased.length, 1);
+    assert.equal(leased[0]!.body, event.body);
+  },
+);
