@@ -245,23 +245,24 @@ export class SqliteStore implements Store {
     const take = this.#stmt(
       "UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE seq = ?",
     );
-    return await this.#settle(() =>
-      this.#transaction(() => {
-        const rows = select.all(
-          destination,
-          options.now,
-          options.now,
-          options.ordered ? 1 : 0,
-          options.limit,
-        ) as Row[];
-        for (const row of rows) take.run(options.now + options.leaseMs, options.owner, row["seq"]!);
-        return rows.map((row) => ({
-          ...toDelivery(row),
-          body: String(row["body"]),
-          eventReceivedAt: Number(row["event_received_at"]),
-        }));
-      })
-    );
+    // A lease need not wait for the disk: one lost to a power cut only means the delivery is
+    // leased again after the restart (which releases every lease anyway). The WAL flush of the
+    // next durable write covers it.
+    return this.#transaction(() => {
+      const rows = select.all(
+        destination,
+        options.now,
+        options.now,
+        options.ordered ? 1 : 0,
+        options.limit,
+      ) as Row[];
+      for (const row of rows) take.run(options.now + options.leaseMs, options.owner, row["seq"]!);
+      return rows.map((row) => ({
+        ...toDelivery(row),
+        body: String(row["body"]),
+        eventReceivedAt: Number(row["event_received_at"]),
+      }));
+    });
   }
 
   complete(completions: readonly Completion[]): Promise<void> {
