@@ -317,11 +317,11 @@ export class SqliteStore implements Store {
     args.push(filter.limit ?? 1000);
     const sql = `SELECT ${DELIVERY_COLUMNS} FROM deliveries d` +
       (where.length ? ` WHERE ${where.join(" AND ")}` : "") + " ORDER BY d.seq LIMIT ?";
-    return settle(() => (this.#db.prepare(sql).all(...args) as Row[]).map(toDelivery));
+    return promised(() => (this.#db.prepare(sql).all(...args) as Row[]).map(toDelivery));
   }
 
   getDelivery(id: string): Promise<{ delivery: Delivery; attempts: Attempt[] } | null> {
-    return settle(() => {
+    return promised(() => {
       const row = this.#stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries d WHERE d.id = ?`)
         .get(id) as Row | undefined;
       if (row === undefined) return null;
@@ -388,7 +388,7 @@ export class SqliteStore implements Store {
   }
 
   setDisabled(name: string, reason: string | null, at: number): Promise<boolean> {
-    return settle(() => {
+    return promised(() => {
       if (reason === null) {
         return this.#stmt("DELETE FROM destination_state WHERE name = ?").run(name).changes > 0;
       }
@@ -454,7 +454,7 @@ export class SqliteStore implements Store {
   }
 
   ping(): Promise<void> {
-    return settle(() => void this.#stmt("SELECT 1").get());
+    return promised(() => void this.#stmt("SELECT 1").get());
   }
 
   async close(): Promise<void> {
@@ -467,7 +467,8 @@ export class SqliteStore implements Store {
   }
 }
 
-function settle<T>(work: () => T): Promise<T> {
+/** Runs synchronous work as a promise (a throw becomes a rejection); it waits for no flush. */
+function promised<T>(work: () => T): Promise<T> {
   try {
     return Promise.resolve(work());
   } catch (error) {
