@@ -18,7 +18,7 @@ import {
 import { maskUrl } from "./src/destination.ts";
 import { EVENT_TYPES, KNOWN_EVENT_NAMES } from "./src/events.ts";
 import { API_URL, registerWebhooks } from "./src/influencer_hero_api.ts";
-import { createLogger, writeStderr, writeStdout } from "./src/log.ts";
+import { BufferedWriter, createLogger, writeStderr, writeStdout } from "./src/log.ts";
 import { describeStore, openStore, startRelay } from "./src/relay.ts";
 import { SAMPLES } from "./src/samples.ts";
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from "./src/server.ts";
@@ -91,7 +91,9 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
       });
       if (values.help) return help("serve");
       const config = loadConfig(values.config);
-      const log = createLogger(writeStdout);
+      // Log lines and console messages share one buffer, so they stay in order.
+      const stdout = new BufferedWriter(writeStdout);
+      const log = createLogger(stdout);
       for (const warning of configWarnings(config)) log.warn(warning);
       const exposed = permissionWarning(values.config, config);
       if (exposed !== null) log.warn(exposed);
@@ -100,10 +102,10 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
         config,
         source: values.config,
         log,
-        write: writeStdout,
+        write: stdout.write,
         ...(values.hostname !== undefined ? { hostname: values.hostname } : {}),
         ...(port !== undefined ? { port } : {}),
-      });
+      }).finally(stdout.flush);
       // Reloads run one at a time, in the order asked for.
       let reloading = Promise.resolve();
       const reload = (trigger: string) => {
@@ -128,7 +130,7 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
       const stop = () => {
         log.info("stopping");
         watcher.close();
-        relay.stop().then(() => done.resolve(0), () => done.resolve(1));
+        relay.stop().then(() => done.resolve(0), () => done.resolve(1)).finally(stdout.flush);
       };
       Deno.addSignalListener("SIGINT", stop);
       if (Deno.build.os !== "windows") {

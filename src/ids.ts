@@ -1,7 +1,7 @@
 // Identifiers: a prefix and 26 Crockford base-32 characters, time-sortable like ULIDs, so ids sort
 // in the order things happened and say nothing secret.
 
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -32,5 +32,5 @@ export function newId(prefix: string, now: number = Date.now()): string {
  * go to a worker thread and back, which costs more than hashing a webhook.
  */
 export function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  return Promise.resolve(createHash("sha256").update(bytes).digest("hex"));
+  return Promise.resolve(hash("sha256", bytes, "hex"));
 }

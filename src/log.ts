@@ -18,22 +18,74 @@ export interface Logger {
   error(msg: string, fields?: Fields): void;
 }
 
-/** A logger writing one JSON line per call with `write`, dropping lines below `level`. */
-export function createLogger(write: (line: string) => void, level: Level = "info"): Logger {
+/**
+ * A logger writing one JSON line per call with `write`, dropping lines below `level`. With a
+ * {@linkcode BufferedWriter}, warnings and errors are flushed at once, so the lines that explain
+ * a crash are on their way out before it.
+ */
+export function createLogger(
+  write: ((line: string) => void) | BufferedWriter,
+  level: Level = "info",
+): Logger {
   const min = RANK[level];
+  const buffered = write instanceof BufferedWriter ? write : null;
+  const out = buffered ? buffered.write : write as (line: string) => void;
   const emit = (lvl: Level, msg: string, fields?: Fields) => {
     if (RANK[lvl] < min) return;
     const line: Record<string, unknown> = { ts: new Date().toISOString(), level: lvl, msg };
     if (fields) {
       for (const [key, value] of Object.entries(fields)) if (value !== undefined) line[key] = value;
     }
-    write(JSON.stringify(line) + "\n");
+    out(JSON.stringify(line) + "\n");
+    if (buffered !== null && RANK[lvl] >= RANK.warn) buffered.flush();
   };
   return {
     debug: (msg, fields) => emit("debug", msg, fields),
     info: (msg, fields) => emit("info", msg, fields),
     warn: (msg, fields) => emit("warn", msg, fields),
     error: (msg, fields) => emit("error", msg, fields),
+  };
+}
+
+/**
+ * Text gathered and written in one system call per turn of the event loop, so a webhook's log
+ * line does not cost a write of its own. `flush()` writes at once; call it before exiting. Lines
+ * wait at most until the event loop is next idle, and never more than `maxBytes` gather.
+ */
+export class BufferedWriter {
+  #sink: (text: string) => void;
+  #maxBytes: number;
+  #chunks: string[] = [];
+  #size = 0;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(sink: (text: string) => void, maxBytes = 64 * 1024) {
+    this.#sink = sink;
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Adds text to the buffer; written by the next flush. */
+  write = (text: string): void => {
+    this.#chunks.push(text);
+    this.#size += text.length;
+    if (this.#size >= this.#maxBytes) {
+      this.flush();
+    } else if (this.#timer === null) {
+      this.#timer = setTimeout(this.flush, 0);
+      // A pending flush never keeps the process alive; exits flush explicitly.
+      this.#timer.unref?.();
+    }
+  };
+
+  /** Writes everything buffered so far. */
+  flush = (): void => {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#chunks.length === 0) return;
+    const text = this.#chunks.length === 1 ? this.#chunks[0]! : this.#chunks.join("");
+    this.#chunks = [];
+    this.#size = 0;
+    this.#sink(text);
   };
 }
 

@@ -241,11 +241,11 @@ async function readBody(
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) throw tooLarge();
   if (request.body === null) return new Uint8Array(0);
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel!: () => void;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new HttpError(408, "The request body was not received in time")),
+    cancel = BODY_DEADLINES.add(
       timeoutMs,
+      () => reject(new HttpError(408, "The request body was not received in time")),
     );
   });
   try {
@@ -262,9 +262,72 @@ async function readBody(
     if (error instanceof HttpError) throw error;
     throw new HttpError(400, "The request body could not be read");
   } finally {
-    clearTimeout(timer);
+    cancel();
   }
 }
+
+/**
+ * Deadlines of the bodies being read, checked by one timer for all of them: a timer per request
+ * would cost more than reading a webhook. A deadline is met late by at most a fifth of its length
+ * (5 ms to 1 s), which lets one timer run serve the many deadlines falling within that slack.
+ */
+class Deadlines {
+  #waiting = new Set<{ at: number; latest: number; expire: () => void }>();
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #timerAt = Infinity;
+  /** Whether the timer keeps the process alive: only while a body is awaited. */
+  #held = false;
+
+  /** Calls `expire` once `ms` have passed, unless the returned function is called first. */
+  add(ms: number, expire: () => void): () => void {
+    const at = performance.now() + ms;
+    const entry = { at, latest: at + Math.min(Math.max(ms / 5, 5), 1000), expire };
+    this.#waiting.add(entry);
+    if (this.#timerAt > entry.latest) this.#schedule(entry.latest);
+    this.#hold(true);
+    return () => {
+      this.#waiting.delete(entry);
+      if (this.#waiting.size === 0) this.#hold(false);
+    };
+  }
+
+  /**
+   * The timer is left running when the last body arrives (clearing it would bring back a timer
+   * per request); it only stops holding the process open.
+   */
+  #hold(held: boolean): void {
+    if (this.#timer === null || held === this.#held) return;
+    this.#held = held;
+    if (held) this.#timer.ref?.();
+    else this.#timer.unref?.();
+  }
+
+  #schedule(when: number): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timerAt = when;
+    this.#timer = setTimeout(() => this.#sweep(), Math.max(when - performance.now(), 0));
+    this.#held = true;
+  }
+
+  #sweep(): void {
+    this.#timer = null;
+    this.#timerAt = Infinity;
+    this.#held = false;
+    const now = performance.now();
+    let next = Infinity;
+    for (const entry of this.#waiting) {
+      if (entry.at <= now) {
+        this.#waiting.delete(entry);
+        entry.expire();
+      } else {
+        next = Math.min(next, entry.latest);
+      }
+    }
+    if (next < Infinity) this.#schedule(next);
+  }
+}
+
+const BODY_DEADLINES = new Deadlines();
 
 /** Reads a body without Content-Length chunk by chunk, failing as soon as it passes `limit`. */
 async function readChunked(
