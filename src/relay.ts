@@ -82,7 +82,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     lock?.close();
     throw error;
   }
-  if (store instanceof SqliteStore) await store.release(null);
+  if (store instanceof SqliteStore) await store.release(null, (options.now ?? Date.now)());
   const durability = store instanceof SqliteStore
     ? { synchronous: store.synchronous() === 2 ? "FULL" : String(store.synchronous()) }
     : store instanceof PostgresStore

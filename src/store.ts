@@ -160,8 +160,11 @@ export interface Store {
   lease(destination: string, options: LeaseOptions): Promise<LeasedDelivery[]>;
   /** Writes attempt results and releases their leases, in one transaction. */
   complete(completions: readonly Completion[]): Promise<void>;
-  /** Releases leases without recording an attempt (on shutdown); all leases when no owner. */
-  release(deliveryIds: readonly string[] | null): Promise<void>;
+  /**
+   * Releases leases without recording an attempt (on shutdown), all of them when `deliveryIds`
+   * is null; the deliveries are due again from `at`.
+   */
+  release(deliveryIds: readonly string[] | null, at: number): Promise<void>;
   listDeliveries(filter: DeliveryFilter): Promise<Delivery[]>;
   getDelivery(id: string): Promise<{ delivery: Delivery; attempts: Attempt[] } | null>;
   getEvent(id: string): Promise<StoredEvent | null>;

@@ -311,7 +311,7 @@ export class PostgresStore implements Store {
         "SELECT 1 FROM deliveries p WHERE p.destination = d.destination " +
         "AND p.order_key = d.order_key AND p.seq < d.seq AND p.status IN ('pending', 'failed'))) " +
         "ORDER BY d.seq LIMIT $4 FOR UPDATE OF d SKIP LOCKED) " +
-        "UPDATE deliveries d SET lease_until = $5, lease_owner = $6 FROM due, events e " +
+        "UPDATE deliveries d SET lease_until = $5, lease_owner = $6, next_at = $5 FROM due, events e " +
         "WHERE d.seq = due.seq AND e.id = d.event_id " +
         `RETURNING ${DELIVERY_COLUMNS}, d.seq, e.body, e.received_at AS event_received_at`,
       [
@@ -351,20 +351,21 @@ export class PostgresStore implements Store {
    * through this store object: other relays sharing the database hold live leases, and a dead
    * relay's leases become leasable again when they expire.
    */
-  async release(deliveryIds: readonly string[] | null): Promise<void> {
+  async release(deliveryIds: readonly string[] | null, at: number): Promise<void> {
     if (deliveryIds === null) {
       if (this.#owners.size === 0) return;
       await this.#query(
-        "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL " +
-          "WHERE lease_owner = ANY($1::text[])",
-        [[...this.#owners]],
+        "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL, " +
+          "next_at = LEAST(next_at, $2) WHERE lease_owner = ANY($1::text[])",
+        [[...this.#owners], at],
       );
       return;
     }
     if (deliveryIds.length === 0) return;
     await this.#query(
-      "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE id = ANY($1::text[])",
-      [deliveryIds],
+      "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL, " +
+        "next_at = LEAST(next_at, $2) WHERE id = ANY($1::text[]) AND lease_until IS NOT NULL",
+      [deliveryIds, at],
     );
   }
 

@@ -242,8 +242,10 @@ export class SqliteStore implements Store {
         "AND p.order_key = d.order_key AND p.seq < d.seq AND p.status IN ('pending', 'failed'))) " +
         "ORDER BY d.next_at, d.seq LIMIT ?",
     );
+    // A leased delivery is due again when its lease runs out, so next_at moves there: the due
+    // index then holds no leased rows, and a lease never steps over the ones in flight.
     const take = this.#stmt(
-      "UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE seq = ?",
+      "UPDATE deliveries SET lease_until = ?, lease_owner = ?, next_at = ? WHERE seq = ?",
     );
     // A lease need not wait for the disk: one lost to a power cut only means the delivery is
     // leased again after the restart (which releases every lease anyway). The WAL flush of the
@@ -256,7 +258,8 @@ export class SqliteStore implements Store {
         options.ordered ? 1 : 0,
         options.limit,
       ) as Row[];
-      for (const row of rows) take.run(options.now + options.leaseMs, options.owner, row["seq"]!);
+      const until = options.now + options.leaseMs;
+      for (const row of rows) take.run(until, options.owner, until, row["seq"]!);
       return rows.map((row) => ({
         ...toDelivery(row),
         body: String(row["body"]),
@@ -287,18 +290,22 @@ export class SqliteStore implements Store {
     ).run(a.deliveryId, a.at, Math.round(a.ms), a.outcome, a.httpStatus, a.error);
   }
 
-  release(deliveryIds: readonly string[] | null): Promise<void> {
+  release(deliveryIds: readonly string[] | null, at: number): Promise<void> {
     return this.#settle(() => {
       if (deliveryIds === null) {
-        this.#db.exec(
-          "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL",
+        this.#transaction(() =>
+          this.#stmt(
+            "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL, " +
+              "next_at = MIN(next_at, ?) WHERE lease_until IS NOT NULL",
+          ).run(at)
         );
         return;
       }
       const clear = this.#stmt(
-        "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE id = ?",
+        "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL, next_at = MIN(next_at, ?) " +
+          "WHERE id = ? AND lease_until IS NOT NULL",
       );
-      this.#transaction(() => deliveryIds.forEach((id) => clear.run(id)));
+      this.#transaction(() => deliveryIds.forEach((id) => clear.run(at, id)));
     });
   }
 

@@ -457,7 +457,7 @@ class Lane {
     const ms = finished - started;
     if (d.signal.aborted && outcome.kind === "retry") {
       // Cut short by shutdown: hand the delivery back untouched.
-      await d.options.store.release([delivery.id]).catch(() => {});
+      await d.options.store.release([delivery.id], finished).catch(() => {});
       log.info("attempt abandoned at shutdown", {
         delivery: delivery.id,
         event: delivery.eventId,

@@ -304,11 +304,29 @@ contract(
 contract("release() makes leased deliveries leasable again at once", async ({ store }) => {
   const [a, b] = await seed(store, [{}, {}]);
   await store.lease("slack", leaseOptions());
-  await store.release([a!]);
+  await store.release([a!], T);
   assert.deepEqual(ids(await store.lease("slack", leaseOptions({ owner: "b" }))), [a]);
-  await store.release([]);
+  await store.release([], T);
   assert.deepEqual(await store.lease("slack", leaseOptions({ owner: "b" })), [], `${b} held`);
 });
+
+contract(
+  "a leased delivery is due again when its lease ends, or from the time it is released",
+  async ({ store }) => {
+    const [a, b] = await seed(store, [{}, {}]);
+    const nextAt = async (id: string) => (await store.getDelivery(id))!.delivery.nextAt;
+    assert.deepEqual(ids(await store.lease("slack", leaseOptions({ limit: 1 }))), [a]);
+    assert.equal(await nextAt(a!), T + 10 * MINUTE, "due again when the lease runs out");
+    assert.equal(await nextAt(b!), T, "an unleased delivery keeps its time");
+    assert.deepEqual(ids(await store.lease("slack", leaseOptions({ owner: "b" }))), [b]);
+    await store.release([a!], T + 5);
+    assert.equal(await nextAt(a!), T + 5);
+    assert.deepEqual(await store.lease("slack", leaseOptions({ now: T + 4, owner: "c" })), []);
+    assert.deepEqual(ids(await store.lease("slack", leaseOptions({ now: T + 5, owner: "c" }))), [
+      a,
+    ]);
+  },
+);
 
 contract(
   "lease() with ordered holds back a delivery while an earlier one of its order key is unfinished",

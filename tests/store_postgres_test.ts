@@ -91,7 +91,7 @@ Deno.test({
       const [ofA] = await a.lease("slack", { ...options, owner: "worker-a" });
       const [ofB] = await b.lease("slack", { ...options, owner: "worker-b" });
       assert.ok(ofA && ofB);
-      await b.release(null);
+      await b.release(null, T);
       const again = await a.lease("slack", { ...options, limit: 10, owner: "worker-c" });
       assert.deepEqual(again.map((d) => d.id), [ofB.id], "worker-a's lease still holds");
     } finally {
