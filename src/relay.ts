@@ -120,6 +120,33 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     metrics,
     ...(options.now ? { now: options.now } : {}),
   });
+  const started = Date.now() / 1000;
+  metrics.collect(() => {
+    // The process, under the names Prometheus clients use for them.
+    const memory = Deno.memoryUsage();
+    metrics.set(
+      "process_resident_memory_bytes",
+      "Resident memory size in bytes",
+      {},
+      memory.rss,
+    );
+    metrics.set("process_start_time_seconds", "Start time since the epoch", {}, started);
+    metrics.set(
+      "hero_relay_js_heap_bytes",
+      "JavaScript heap: total reserved, and used",
+      { kind: "total" },
+      memory.heapTotal,
+    );
+    metrics.set("hero_relay_js_heap_bytes", "JavaScript heap: total reserved, and used", {
+      kind: "used",
+    }, memory.heapUsed);
+    metrics.set(
+      "hero_relay_external_memory_bytes",
+      "Memory held outside the JavaScript heap by its objects (buffers)",
+      {},
+      memory.external,
+    );
+  });
   metrics.collect(async () => {
     // Every configured destination has a series (0 when idle); a removed destination still
     // holding parked deliveries keeps one too.

@@ -22,9 +22,12 @@ import type {
 import { toDelivery, toEvent } from "./store.ts";
 import { WalSync } from "./wal_sync.ts";
 
+// `seq` is the rowid: a new row always gets a seq above every row present, which is all that
+// ordering needs. AUTOINCREMENT would also never hand out a deleted row's number again, at the
+// price of a write to sqlite_sequence in every transaction.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq INTEGER PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
   type TEXT NOT NULL,
   received_at INTEGER NOT NULL,
@@ -36,7 +39,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_unrouted ON events (seq) WHERE routed_at IS NULL;
 CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
 CREATE TABLE IF NOT EXISTS deliveries (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq INTEGER PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
   event_id TEXT NOT NULL,
   event_type TEXT NOT NULL,
@@ -60,7 +63,7 @@ CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (destination, order_ke
 CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries (event_id);
 CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries (status, updated_at);
 CREATE TABLE IF NOT EXISTS attempts (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq INTEGER PRIMARY KEY,
   delivery_id TEXT NOT NULL,
   at INTEGER NOT NULL,
   ms INTEGER NOT NULL,
@@ -131,18 +134,19 @@ export class SqliteStore implements Store {
    * flushes the WAL off the JavaScript thread before resolving: as durable as synchronous=FULL.
    */
   #transaction<T>(work: () => T): T {
-    if (this.#wal) this.#db.exec("PRAGMA synchronous = NORMAL");
-    this.#db.exec("BEGIN IMMEDIATE");
+    // Prepared once: exec() would parse these four statements again for every transaction.
+    if (this.#wal) this.#stmt("PRAGMA synchronous = NORMAL").run();
+    this.#stmt("BEGIN IMMEDIATE").run();
     try {
       const result = work();
-      this.#db.exec("COMMIT");
+      this.#stmt("COMMIT").run();
       this.#unsynced = this.#wal !== null;
       return result;
     } catch (error) {
       this.#db.exec("ROLLBACK");
       throw error;
     } finally {
-      if (this.#wal) this.#db.exec("PRAGMA synchronous = FULL");
+      if (this.#wal) this.#stmt("PRAGMA synchronous = FULL").run();
     }
   }
 

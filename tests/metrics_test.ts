@@ -171,6 +171,13 @@ Deno.test("GET /metrics reports requests, verification failures, events, deliver
     assert.equal(value('hero_relay_destination_disabled{destination="gone"}'), 1);
     assert.equal(value('hero_relay_destination_disabled{destination="ok"}'), 0);
     assert.equal(value('hero_relay_destination_disabled{destination="flaky"}'), 0);
+    // The process: resident memory as /proc tells it, and the JavaScript heap.
+    const rss = value("process_resident_memory_bytes");
+    const vmRss = /VmRSS:\s+(\d+) kB/.exec(await Deno.readTextFile("/proc/self/status"));
+    if (vmRss) assert.ok(Math.abs(rss - Number(vmRss[1]) * 1024) < 64 * 1024 * 1024, String(rss));
+    const used = value('hero_relay_js_heap_bytes{kind="used"}');
+    assert.ok(used > 0 && used <= value('hero_relay_js_heap_bytes{kind="total"}'));
+    assert.ok(value("process_start_time_seconds") <= Date.now() / 1000);
   } finally {
     await relay.stop();
     await Promise.all([ok.close(), flaky.close(), slack.close()]);
