@@ -92,7 +92,10 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
       if (values.help) return help("serve");
       const config = loadConfig(values.config);
       // Log lines and console messages share one buffer, so they stay in order.
-      const stdout = new BufferedWriter(writeStdout);
+      const stdout = new BufferedWriter(writeStdout, {
+        onError: (error) =>
+          writeStderr(`hero-relay: cannot write logs to stdout (${(error as Error).name})\n`),
+      });
       const log = createLogger(stdout);
       for (const warning of configWarnings(config)) log.warn(warning);
       const exposed = permissionWarning(values.config, config);
@@ -102,7 +105,7 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
         config,
         source: values.config,
         log,
-        write: stdout.write,
+        write: stdout.writeNow,
         ...(values.hostname !== undefined ? { hostname: values.hostname } : {}),
         ...(port !== undefined ? { port } : {}),
       }).finally(stdout.flush);
@@ -130,14 +133,16 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
       const stop = () => {
         log.info("stopping");
         watcher.close();
-        relay.stop().then(() => done.resolve(0), () => done.resolve(1)).finally(stdout.flush);
+        relay.stop().then(() => done.resolve(0), () => done.resolve(1));
       };
       Deno.addSignalListener("SIGINT", stop);
       if (Deno.build.os !== "windows") {
         Deno.addSignalListener("SIGTERM", stop);
         Deno.addSignalListener("SIGHUP", () => reload("SIGHUP"));
       }
-      return await done.promise;
+      const code = await done.promise;
+      stdout.flush();
+      return code;
     },
   },
 

@@ -325,7 +325,10 @@ export const CONFIG_SCHEMA = z.strictObject({
   listen: z.strictObject({
     hostname: z.string().default("0.0.0.0"),
     port: z.number().int().min(0).max(65535).default(8080),
-    body_timeout: duration.default("10s").describe(
+    body_timeout: duration.refine((value) => {
+      const ms = parseDuration(value);
+      return ms >= 100 && ms <= 3_600_000;
+    }, "expected a duration from 100ms to 1h").default("10s").describe(
       "Time a client has to send a request's body; slower ones get 408",
     ),
     max_concurrent_requests: z.number().int().min(1).max(100_000).default(256).describe(

@@ -50,18 +50,26 @@ export function createLogger(
 /**
  * Text gathered and written in one system call per turn of the event loop, so a webhook's log
  * line does not cost a write of its own. `flush()` writes at once; call it before exiting. Lines
- * wait at most until the event loop is next idle, and never more than `maxBytes` gather.
+ * wait at most until the event loop is next idle, and never more than `maxBytes` gather. A
+ * failing sink (a closed pipe, say) loses the lines, never the process: it is reported once with
+ * `onError`.
  */
 export class BufferedWriter {
   #sink: (text: string) => void;
+  #onError: (error: unknown) => void;
   #maxBytes: number;
   #chunks: string[] = [];
   #size = 0;
   #timer: ReturnType<typeof setTimeout> | null = null;
+  #failed = false;
 
-  constructor(sink: (text: string) => void, maxBytes = 64 * 1024) {
+  constructor(
+    sink: (text: string) => void,
+    options: { maxBytes?: number; onError?: (error: unknown) => void } = {},
+  ) {
     this.#sink = sink;
-    this.#maxBytes = maxBytes;
+    this.#maxBytes = options.maxBytes ?? 64 * 1024;
+    this.#onError = options.onError ?? (() => {});
   }
 
   /** Adds text to the buffer; written by the next flush. */
@@ -77,7 +85,16 @@ export class BufferedWriter {
     }
   };
 
-  /** Writes everything buffered so far. */
+  /**
+   * Writes what is buffered, then `text`, at once; a failure to write `text` is thrown to the
+   * caller (the console destination retries its message).
+   */
+  writeNow = (text: string): void => {
+    this.flush();
+    this.#sink(text);
+  };
+
+  /** Writes everything buffered so far. Never throws. */
   flush = (): void => {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
@@ -85,7 +102,17 @@ export class BufferedWriter {
     const text = this.#chunks.length === 1 ? this.#chunks[0]! : this.#chunks.join("");
     this.#chunks = [];
     this.#size = 0;
-    this.#sink(text);
+    try {
+      this.#sink(text);
+    } catch (error) {
+      if (this.#failed) return;
+      this.#failed = true;
+      try {
+        this.#onError(error);
+      } catch {
+        // Nowhere left to report it.
+      }
+    }
   };
 }
 

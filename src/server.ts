@@ -305,7 +305,9 @@ class Deadlines {
   #schedule(when: number): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timerAt = when;
-    this.#timer = setTimeout(() => this.#sweep(), Math.max(when - performance.now(), 0));
+    // Timers hold at most 2^31-1 ms; a later deadline is looked at again then.
+    const delay = Math.min(Math.max(when - performance.now(), 0), 2_147_483_647);
+    this.#timer = setTimeout(() => this.#sweep(), delay);
     this.#held = true;
   }
 

@@ -150,3 +150,14 @@ Deno.test("destination and header names ending in _file are names, not file refe
   assert.ok(destination.type === "http");
   assert.deepEqual(destination.headers, { x_file: "kept as it is" });
 });
+
+Deno.test("listen.body_timeout is kept between 100ms and 1h", () => {
+  for (const body_timeout of ["50ms", 0, "2h", "30d"]) {
+    assert.deepEqual(problems({ ...BASE, listen: { body_timeout } }), [
+      "listen.body_timeout: expected a duration from 100ms to 1h",
+    ], String(body_timeout));
+  }
+  for (const body_timeout of ["100ms", "10s", 3600]) {
+    assert.deepEqual(problems({ ...BASE, listen: { body_timeout } }), [], String(body_timeout));
+  }
+});
