@@ -22,6 +22,7 @@ import { BufferedWriter, createLogger, writeStderr, writeStdout } from "./src/lo
 import { describeStore, openStore, startRelay } from "./src/relay.ts";
 import { SAMPLES } from "./src/samples.ts";
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from "./src/server.ts";
+import { loadTemplates } from "./src/template.ts";
 import type { DeliveryStatus } from "./src/store.ts";
 import { sign } from "./src/verify.ts";
 
@@ -157,10 +158,11 @@ Options:
   -c, --config PATH  Config file (default ./config.json)
   -h, --help         Show this help
 `,
-    run(args) {
+    async run(args) {
       const { values } = parse(args, CONFIG_OPTION);
       if (values.help) return help("check");
       const config = loadConfig(values.config);
+      await loadTemplates();
       const runtime = compileConfig(config, values.config, { write: () => {} });
       const out: string[] = [`Config "${values.config}" is valid.`, ""];
       const secrets = config.influencer_hero.signing_secrets.length;
@@ -366,7 +368,7 @@ Options:
       --route NAME    Only this route
   -h, --help          Show this help
 `,
-    run(args) {
+    async run(args) {
       const { values, positionals } = parse(args, {
         ...CONFIG_OPTION,
         payload: { type: "string" },
@@ -376,6 +378,7 @@ Options:
       if (positionals.length !== 1) throw new UsageError("Name one event type");
       const type = positionals[0]!;
       const config = loadConfig(values.config);
+      await loadTemplates();
       const runtime = compileConfig(config, values.config, { write: () => {} });
       const payload = values.payload === undefined
         ? SAMPLES[type]

@@ -27,7 +27,14 @@ import type { Timeouts } from "./http_client.ts";
 import { compileMessage, type MessageTemplate } from "./message.ts";
 import { DEFAULT_POLICY, type RetryPolicy } from "./retry.ts";
 import type { Payload } from "./samples.ts";
-import { compileCondition, compileTemplate, type Condition } from "./template.ts";
+import {
+  compileCondition,
+  compileTemplate,
+  type Condition,
+  loadTemplates,
+  templatesLoaded,
+  TemplatesNotLoaded,
+} from "./template.ts";
 
 /** A route ready to match events. */
 export interface CompiledRoute {
@@ -49,6 +56,11 @@ export interface DestinationRuntime {
   concurrency: number;
   rateLimit: { perSecond: number; burst: number } | null;
   ordered: boolean;
+  /**
+   * Whether its requests are made from the rendered message. An http destination without a body
+   * template sends the event's own bytes and needs no template at all.
+   */
+  rendersMessages: boolean;
 }
 
 /** Everything the relay runs from one config. */
@@ -86,7 +98,11 @@ const DEFAULT_RATE_LIMITS: Record<string, { perSecond: number; burst: number }> 
   email: { perSecond: 2, burst: 2 },
 };
 
-/** Compiles a config; throws {@linkcode ConfigError} listing every template problem. */
+/**
+ * Compiles a config; throws {@linkcode ConfigError} listing every template problem, and
+ * {@linkcode TemplatesNotLoaded} when the config has templates of its own and Liquid is not
+ * loaded (see {@linkcode compileConfigLoading}).
+ */
 export function compileConfig(config: Config, source: string, deps: CompileDeps): Runtime {
   const problems: string[] = crossCheck(config);
   const routes = config.routes.map((route, i) => {
@@ -95,17 +111,26 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
       try {
         when = compileCondition(route.when);
       } catch (error) {
+        if (error instanceof TemplatesNotLoaded) throw error;
         problems.push(`routes[${i}].when: ${(error as Error).message}`);
       }
     }
     const types = route.events === "*" ? [...KNOWN_EVENT_NAMES] : route.events;
     const messages = new Map<string, MessageTemplate>();
     const overrides = stripUndefined(route.message ?? {});
-    try {
+    const compileMessages = () => {
       for (const type of [...types, ""]) messages.set(type, compileMessage(type, overrides));
-    } catch (error) {
-      for (const line of (error as Error).message.split("\n")) {
-        problems.push(`routes[${i}].message.${line}`);
+    };
+    // A route's own message parts are checked now. The built-in messages alone may wait for
+    // Liquid to load: see warmMessages().
+    if (Object.keys(overrides).length > 0 || templatesLoaded()) {
+      try {
+        compileMessages();
+      } catch (error) {
+        if (error instanceof TemplatesNotLoaded) throw error;
+        for (const line of (error as Error).message.split("\n")) {
+          problems.push(`routes[${i}].message.${line}`);
+        }
       }
     }
     return {
@@ -113,7 +138,10 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
       events: route.events === "*" ? null : new Set(route.events),
       when,
       to: route.to,
-      message: (eventType: string) => messages.get(eventType) ?? messages.get("")!,
+      message: (eventType: string) => {
+        if (messages.size === 0) compileMessages();
+        return messages.get(eventType) ?? messages.get("")!;
+      },
     };
   });
   const destinations = new Map<string, DestinationRuntime>();
@@ -127,6 +155,7 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
     destinations.set(name, {
       destination,
       enabled: isEnabled(entry),
+      rendersMessages: entry.type !== "http" || entry.body !== undefined,
       policy: policyOf(entry.retry ?? defaults.retry),
       timeouts: {
         connectMs: timeout?.connect !== undefined
@@ -200,6 +229,39 @@ export function policyOf(retry: RetryConfig | undefined): RetryPolicy {
   };
 }
 
+/**
+ * Compiles a config, loading Liquid first only when the config has templates of its own
+ * (conditions, message parts, bodies, subjects). A config without them compiles at once, and its
+ * routes' built-in messages compile on first use or in {@linkcode warmMessages}.
+ */
+export async function compileConfigLoading(
+  config: Config,
+  source: string,
+  deps: CompileDeps,
+): Promise<Runtime> {
+  try {
+    return compileConfig(config, source, deps);
+  } catch (error) {
+    if (!(error instanceof TemplatesNotLoaded)) throw error;
+  }
+  await loadTemplates();
+  return compileConfig(config, source, deps);
+}
+
+/**
+ * Loads Liquid and compiles every route's messages, so that no delivery compiles a template.
+ * With `onlyIfRendered`, only when an enabled destination renders messages: a relay that only
+ * forwards events as they are never loads Liquid.
+ */
+export async function warmMessages(runtime: Runtime, onlyIfRendered = false): Promise<void> {
+  if (onlyIfRendered) {
+    const renders = [...runtime.destinations.values()].some((d) => d.enabled && d.rendersMessages);
+    if (!renders) return;
+  }
+  await loadTemplates();
+  for (const route of runtime.routes) route.message("");
+}
+
 function createDestination(
   name: string,
   entry: DestinationConfig,
@@ -221,6 +283,7 @@ function createDestination(
           delivery: { id: request.deliveryId, attempt: request.attempt },
         });
     } catch (error) {
+      if (error instanceof TemplatesNotLoaded) throw error;
       problem(key, error as Error);
       return undefined;
     }

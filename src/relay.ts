@@ -3,7 +3,8 @@
 
 import { dirname } from "node:path";
 import { type AdminServer, startAdmin } from "./admin.ts";
-import { compileConfig, type Runtime } from "./compile.ts";
+import { compileConfig, compileConfigLoading, type Runtime, warmMessages } from "./compile.ts";
+import { loadTemplates } from "./template.ts";
 import { type Config, parseDuration } from "./config.ts";
 import { GroupCommit } from "./group_commit.ts";
 import type { Logger } from "./log.ts";
@@ -71,7 +72,9 @@ export function describeStore(config: Config): string {
 /** Starts a relay; throws ConfigError for a config that compiles badly. */
 export async function startRelay(options: RelayOptions): Promise<Relay> {
   const { log } = options;
-  let runtime: Runtime = compileConfig(options.config, options.source, { write: options.write });
+  let runtime: Runtime = await compileConfigLoading(options.config, options.source, {
+    write: options.write,
+  });
   // SQLite has one owner, so every lease found at start is a dead relay's. Relays sharing a
   // PostgreSQL database hold live leases: those are left to expire.
   const lock = runtime.config.store.postgres === undefined ? await lockStore(runtime.config) : null;
@@ -220,6 +223,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       );
     });
   }
+  // The listener is up; Liquid loads now if a destination will render messages.
+  await warmMessages(runtime, true);
   await dispatcher.start();
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}`;
@@ -238,6 +243,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     metrics,
     dispatcher,
     async reload(config: Config) {
+      await loadTemplates();
       const next = compileConfig(config, options.source, { write: options.write });
       const nextVerifier = await createVerifier(next.config);
       const { hostname: h, port: p } = next.config.listen;

@@ -1,7 +1,9 @@
 // Liquid templates (liquidjs), compiled once at load, with the filters messages need and Liquid
-// lacks. A missing field renders empty; rendering never throws.
+// lacks. A missing field renders empty; rendering never throws. liquidjs itself is loaded on
+// demand (`loadTemplates()`, about 60 ms): a relay whose config has no templates of its own
+// answers webhooks before it has loaded.
 
-import { Liquid } from "liquidjs";
+import type { Liquid } from "liquidjs";
 
 /** A compiled template: renders a scope to text; never throws. */
 export type Template = (scope: object) => string;
@@ -9,22 +11,53 @@ export type Template = (scope: object) => string;
 /** A compiled `when` condition: true when the payload matches. */
 export type Condition = (scope: object) => boolean;
 
-const ENGINE = createEngine();
+let ENGINE: Liquid | null = null;
+let loading: Promise<void> | null = null;
+
+/** Thrown when a template is compiled before {@linkcode loadTemplates} has resolved. */
+export class TemplatesNotLoaded extends Error {
+  constructor() {
+    super("Liquid is not loaded yet: await loadTemplates() first");
+    this.name = "TemplatesNotLoaded";
+  }
+}
+
+/** Loads liquidjs once; templates compile after it resolves. */
+export function loadTemplates(): Promise<void> {
+  loading ??= import("liquidjs").then(({ Liquid }) => {
+    ENGINE = createEngine(Liquid);
+  }).catch((error) => {
+    loading = null;
+    throw error;
+  });
+  return loading;
+}
+
+/** Whether templates can be compiled now. */
+export function templatesLoaded(): boolean {
+  return ENGINE !== null;
+}
+
+function engine(): Liquid {
+  if (ENGINE === null) throw new TemplatesNotLoaded();
+  return ENGINE;
+}
 
 /**
  * Compiles Liquid source. Throws SyntaxError naming the line and column on bad syntax or an
  * unknown filter.
  */
 export function compileTemplate(source: string): Template {
-  let parsed;
+  const liquid = engine();
+  let parsed: ReturnType<Liquid["parse"]>;
   try {
-    parsed = ENGINE.parse(source);
+    parsed = liquid.parse(source);
   } catch (error) {
     throw new SyntaxError(liquidMessage(error));
   }
   return (scope) => {
     try {
-      return ENGINE.renderSync(parsed, scope);
+      return liquid.renderSync(parsed, scope);
     } catch {
       return "";
     }
@@ -105,8 +138,8 @@ function liquidMessage(error: unknown): string {
   return message.split("\n")[0]!;
 }
 
-function createEngine(): Liquid {
-  const engine = new Liquid({
+function createEngine(LiquidEngine: typeof Liquid): Liquid {
+  const engine = new LiquidEngine({
     strictFilters: true,
     strictVariables: false,
     ownPropertyOnly: true,

@@ -9,11 +9,13 @@ import {
   matchRoutes,
   type Runtime,
   templateScope,
+  warmMessages,
 } from "./compile.ts";
 import type { DeliveryRequest } from "./destination.ts";
 import { newId } from "./ids.ts";
 import type { Logger } from "./log.ts";
 import { compileMessage, type Message, type MessageTemplate } from "./message.ts";
+import { templatesLoaded } from "./template.ts";
 import type { Metrics } from "./metrics.ts";
 import { decide, MAX_RETRY_AFTER_MS, type Outcome } from "./retry.ts";
 import type { Payload } from "./samples.ts";
@@ -412,6 +414,8 @@ class Lane {
 
   async #attempt(delivery: LeasedDelivery, runtime: DestinationRuntime): Promise<void> {
     const d = this.#dispatcher;
+    // A destination added or enabled since the start may be the first to render a message.
+    if (runtime.rendersMessages && !templatesLoaded()) await warmMessages(d.options.runtime());
     const { log, metrics, now, random } = d.options;
     const event = {
       id: delivery.eventId,

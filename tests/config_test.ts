@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { compileConfig } from "../src/compile.ts";
 import { ConfigError, loadConfig, parseConfig, parseDuration } from "../src/config.ts";
+import { loadTemplates } from "../src/template.ts";
+
+// Liquid loads on demand in the relay; these tests compile templates directly.
+await loadTemplates();
 
 const BASE = {
   influencer_hero: { signing_secrets: ["s"] },

@@ -6,6 +6,10 @@ import { templateScope } from "../src/compile.ts";
 import type { DeliveryRequest, SendContext } from "../src/destination.ts";
 import { compileMessage, type Message, type MessageSources } from "../src/message.ts";
 import { SAMPLES } from "../src/samples.ts";
+import { loadTemplates } from "../src/template.ts";
+
+// Liquid loads on demand in the relay; these tests compile templates directly.
+await loadTemplates();
 
 /** A delivery of a sample event (or of `payload`), with the route message rendered. */
 export function deliveryOf(

@@ -17,6 +17,10 @@ import {
   sendContext,
 } from "./destination_kit.ts";
 import { SECRET } from "./helpers.ts";
+import { loadTemplates } from "../src/template.ts";
+
+// Liquid loads on demand in the relay; these tests compile templates directly.
+await loadTemplates();
 
 /** Secret parts of the destinations below; none may appear in a preview. */
 const SECRETS = [

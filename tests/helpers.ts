@@ -6,6 +6,10 @@ import { createLogger, type Logger } from "../src/log.ts";
 import { type Relay, startRelay } from "../src/relay.ts";
 import { SAMPLES } from "../src/samples.ts";
 import { sign } from "../src/verify.ts";
+import { loadTemplates } from "../src/template.ts";
+
+// Liquid loads on demand in the relay; these tests compile templates directly.
+await loadTemplates();
 
 /** The signing secret the tests' configs use. */
 export const SECRET = "test-signing-secret-0f8e2c1d";

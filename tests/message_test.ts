@@ -5,6 +5,10 @@ import { EVENT_TYPES } from "../src/events.ts";
 import { compileMessage, plainText } from "../src/message.ts";
 import { SAMPLES } from "../src/samples.ts";
 import { compact, compileCondition, money, percent, unixDate } from "../src/template.ts";
+import { loadTemplates } from "../src/template.ts";
+
+// Liquid loads on demand in the relay; these tests compile templates directly.
+await loadTemplates();
 
 const event = { id: "evt_TEST", type: "", receivedAt: 1_700_000_000_000 };
 

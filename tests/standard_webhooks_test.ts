@@ -11,6 +11,10 @@ import { HttpDestination } from "../src/destination_http.ts";
 import { WebhookSigner } from "../src/standard_webhooks.ts";
 import { deliveryOf, sendContext } from "./destination_kit.ts";
 import { FakeServer, SECRET } from "./helpers.ts";
+import { loadTemplates } from "../src/template.ts";
+
+// Liquid loads on demand in the relay; these tests compile templates directly.
+await loadTemplates();
 
 const NEW_SECRET = "whsec_" + btoa("0123456789abcdef0123456789abcdef");
 const OLD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
