@@ -246,30 +246,38 @@ export class SqliteStore implements Store {
         "AND p.order_key = d.order_key AND p.seq < d.seq AND p.status IN ('pending', 'failed'))) " +
         "ORDER BY d.next_at, d.seq LIMIT ?",
     );
+    // Looked for outside a write transaction: a quiet lane's lease mostly finds nothing, and
+    // then takes no lock and writes nothing.
+    const rows = select.all(
+      destination,
+      options.now,
+      options.now,
+      options.ordered ? 1 : 0,
+      options.limit,
+    ) as Row[];
+    if (rows.length === 0) return [];
     // A leased delivery is due again when its lease runs out, so next_at moves there: the due
-    // index then holds no leased rows, and a lease never steps over the ones in flight.
+    // index then holds no leased rows, and a lease never steps over the ones in flight. A row is
+    // taken only if it is still due and free (another connection, the CLI's replay say, may have
+    // written in between).
     const take = this.#stmt(
-      "UPDATE deliveries SET lease_until = ?, lease_owner = ?, next_at = ? WHERE seq = ?",
+      "UPDATE deliveries SET lease_until = ?, lease_owner = ?, next_at = ? WHERE seq = ? " +
+        "AND status IN ('pending', 'failed') AND next_at <= ? " +
+        "AND (lease_until IS NULL OR lease_until <= ?)",
     );
+    const until = options.now + options.leaseMs;
     // A lease need not wait for the disk: one lost to a power cut only means the delivery is
     // leased again after the restart (which releases every lease anyway). The WAL flush of the
     // next durable write covers it.
-    return this.#transaction(() => {
-      const rows = select.all(
-        destination,
-        options.now,
-        options.now,
-        options.ordered ? 1 : 0,
-        options.limit,
-      ) as Row[];
-      const until = options.now + options.leaseMs;
-      for (const row of rows) take.run(until, options.owner, until, row["seq"]!);
-      return rows.map((row) => ({
+    return this.#transaction(() =>
+      rows.filter((row) =>
+        take.run(until, options.owner, until, row["seq"]!, options.now, options.now).changes > 0
+      ).map((row) => ({
         ...toDelivery(row),
         body: String(row["body"]),
         eventReceivedAt: Number(row["event_received_at"]),
-      }));
-    });
+      }))
+    );
   }
 
   complete(completions: readonly Completion[]): Promise<void> {

@@ -41,11 +41,20 @@ export interface DispatcherOptions {
   batch?: number;
 }
 
-/** A wake-up signal: `wait(ms)` resolves on `notify()` or after `ms`, leaving no timer behind. */
+/**
+ * A wake-up signal: `wait(ms)` resolves on `notify()` or after `ms`, leaving no timer behind. A
+ * notify that finds nobody waiting is kept for the next wait, so news that arrives while the
+ * loop is busy (say, in the middle of a lease) is not missed.
+ */
 class Wakeup {
   #waiters = new Set<() => void>();
+  #pending = false;
 
   wait(ms: number): Promise<void> {
+    if (this.#pending) {
+      this.#pending = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -58,6 +67,7 @@ class Wakeup {
   }
 
   notify(): void {
+    if (this.#waiters.size === 0) this.#pending = true;
     for (const waiter of [...this.#waiters]) waiter();
   }
 }
@@ -349,9 +359,10 @@ class Lane {
           await this.wake.wait(this.#untilNextToken(runtime));
           continue;
         }
+        const limit = Math.min(free, allowed, batch);
         const leased = await store.lease(this.name, {
           now: t,
-          limit: Math.min(free, allowed, batch),
+          limit,
           leaseMs: d.options.runtime().leaseMs,
           owner: d.owner,
           ordered: runtime.ordered,
@@ -369,12 +380,13 @@ class Lane {
               destination: this.name,
               error: (error as Error).message,
             });
-          }).finally(() => {
-            this.#inFlight.delete(attempt);
-            this.wake.notify();
-          });
+          }).finally(() => this.#inFlight.delete(attempt));
           this.#inFlight.add(attempt);
         }
+        // Fewer than asked for: nothing else is due now, so wait for news (new deliveries, a
+        // replay, a reload) or the next poll rather than look again at once. A lane held back by
+        // its concurrency waits for an attempt to finish instead (above).
+        if (leased.length < limit) await this.wake.wait(pollMs);
       } catch (error) {
         log.error("delivery lane failed", {
           destination: this.name,
