@@ -46,7 +46,7 @@ export interface DispatcherOptions {
  * notify that finds nobody waiting is kept for the next wait, so news that arrives while the
  * loop is busy (say, in the middle of a lease) is not missed.
  */
-class Wakeup {
+export class Wakeup {
   #waiters = new Set<() => void>();
   #pending = false;
 
