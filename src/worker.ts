@@ -380,7 +380,11 @@ class Lane {
               destination: this.name,
               error: (error as Error).message,
             });
-          }).finally(() => this.#inFlight.delete(attempt));
+          }).finally(() => {
+            this.#inFlight.delete(attempt);
+            // Its completion may free the next delivery of its order key: look again at once.
+            if (runtime.ordered && delivery.orderKey !== null) this.wake.notify();
+          });
           this.#inFlight.add(attempt);
         }
         // Fewer than asked for: nothing else is due now, so wait for news (new deliveries, a

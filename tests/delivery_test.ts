@@ -424,3 +424,33 @@ Deno.test("an answer that echoes the destination's secret path is stored without
     await sink.close();
   }
 });
+
+Deno.test("a sequence of one deal's events goes out one after another without waiting for a poll", async () => {
+  const dir = await Deno.makeTempDir();
+  const sink = new FakeServer();
+  const config = testConfig(dir, {
+    destinations: { crm: { type: "http", url: `${sink.url}/hook` } },
+    routes: [{ name: "all", events: "*", to: ["crm"] }],
+  });
+  // Polls every 10 s: only the lane's own wake-ups can deliver five in a row within seconds.
+  const { relay } = await testRelay(config, { pollMs: 10_000 });
+  try {
+    const sent: number[] = [];
+    for (let n = 1; n <= 5; n++) {
+      const { status } = await post(
+        relay.url,
+        "/hooks/update_commission",
+        freshSample("update_commission", { deal_id: "deal-7", collab_id: "collab-7", n }),
+      );
+      assert.equal(status, 200);
+      sent.push(n);
+    }
+    const started = performance.now();
+    await sink.waitFor(5);
+    assert.ok(performance.now() - started < 5_000, "delivered without waiting for polls");
+    assert.deepEqual(sink.received.map((r) => JSON.parse(r.body).payload.n), sent, "in order");
+  } finally {
+    await relay.stop();
+    await sink.close();
+  }
+});
