@@ -3,8 +3,7 @@
 
 import { dirname } from "node:path";
 import { type AdminServer, startAdmin } from "./admin.ts";
-import { compileConfig, compileConfigLoading, type Runtime, warmMessages } from "./compile.ts";
-import { loadTemplates } from "./template.ts";
+import { compileConfigLoading, type Runtime, warmMessages } from "./compile.ts";
 import { type Config, parseDuration } from "./config.ts";
 import { GroupCommit } from "./group_commit.ts";
 import type { Logger } from "./log.ts";
@@ -224,7 +223,16 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     });
   }
   // The listener is up; Liquid loads now if a destination will render messages.
-  await warmMessages(runtime, true);
+  try {
+    await warmMessages(runtime, true);
+  } catch (error) {
+    abort.abort();
+    await server.finished;
+    await admin?.stop();
+    await store.close();
+    lock?.close();
+    throw new Error(`Cannot load the template engine: ${(error as Error).message}`);
+  }
   await dispatcher.start();
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}`;
@@ -243,8 +251,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     metrics,
     dispatcher,
     async reload(config: Config) {
-      await loadTemplates();
-      const next = compileConfig(config, options.source, { write: options.write });
+      const next = await compileConfigLoading(config, options.source, { write: options.write });
+      await warmMessages(next, true);
       const nextVerifier = await createVerifier(next.config);
       const { hostname: h, port: p } = next.config.listen;
       if (h !== runtime.config.listen.hostname || p !== runtime.config.listen.port) {

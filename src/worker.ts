@@ -430,8 +430,6 @@ class Lane {
 
   async #attempt(delivery: LeasedDelivery, runtime: DestinationRuntime): Promise<void> {
     const d = this.#dispatcher;
-    // A destination added or enabled since the start may be the first to render a message.
-    if (runtime.rendersMessages && !templatesLoaded()) await warmMessages(d.options.runtime());
     const { log, metrics, now, random } = d.options;
     const event = {
       id: delivery.eventId,
@@ -461,6 +459,9 @@ class Lane {
     const started = now();
     let outcome: Outcome;
     try {
+      // A destination added or enabled since the start may be the first to render a message.
+      // Should Liquid fail to load, the attempt counts as a retry like any destination error.
+      if (runtime.rendersMessages && !templatesLoaded()) await warmMessages(d.options.runtime());
       outcome = await runtime.destination.send(request, {
         timeouts: runtime.timeouts,
         signal: d.signal,

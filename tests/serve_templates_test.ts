@@ -38,6 +38,25 @@ Deno.test("serve without templates of its own renders the built-in message", asy
   }
 });
 
+Deno.test("serve with a route's own message parts loads Liquid and renders them", async () => {
+  const { serve, base } = await serveWith([{
+    name: "custom",
+    events: "*",
+    to: ["log"],
+    message: { title: "Custom {{ event.type }} for {{ deal_id }}" },
+  }]);
+  try {
+    const payload = freshSample("update_commission", { deal_id: "deal-42" });
+    const { status } = await post(base, "/hooks/update_commission", payload);
+    assert.equal(status, 200);
+    await eventually(() =>
+      serve.stdout.some((line) => line.includes("Custom update_commission for deal-42"))
+    );
+  } finally {
+    assert.equal(await serve.stop(), 0);
+  }
+});
+
 Deno.test("serve with a route condition compiles it and routes by it", async () => {
   const { serve, base } = await serveWith([{
     name: "raises",
