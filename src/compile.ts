@@ -32,6 +32,7 @@ import {
   compileTemplate,
   type Condition,
   loadTemplates,
+  templateError,
   templatesLoaded,
   TemplatesNotLoaded,
 } from "./template.ts";
@@ -111,8 +112,7 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
       try {
         when = compileCondition(route.when);
       } catch (error) {
-        if (error instanceof TemplatesNotLoaded) throw error;
-        problems.push(`routes[${i}].when: ${(error as Error).message}`);
+        problems.push(`routes[${i}].when: ${templateError(error)}`);
       }
     }
     const types = route.events === "*" ? [...KNOWN_EVENT_NAMES] : route.events;
@@ -127,8 +127,7 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
       try {
         compileMessages();
       } catch (error) {
-        if (error instanceof TemplatesNotLoaded) throw error;
-        for (const line of (error as Error).message.split("\n")) {
+        for (const line of templateError(error).split("\n")) {
           problems.push(`routes[${i}].message.${line}`);
         }
       }
@@ -147,8 +146,8 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
   const destinations = new Map<string, DestinationRuntime>();
   const defaults = config.delivery;
   for (const [name, entry] of Object.entries(config.destinations)) {
-    const destination = createDestination(name, entry, deps, (key, error) => {
-      problems.push(`destinations.${name}.${key}: ${error.message}`);
+    const destination = createDestination(name, entry, deps, (key, message) => {
+      problems.push(`destinations.${name}.${key}: ${message}`);
     });
     const timeout = entry.timeout ?? defaults.timeout;
     const rateLimit = entry.rate_limit;
@@ -266,7 +265,7 @@ function createDestination(
   name: string,
   entry: DestinationConfig,
   deps: CompileDeps,
-  problem: (key: string, error: Error) => void,
+  problem: (key: string, message: string) => void,
 ): Destination {
   const bodyTemplate = (source: string | undefined, key = "body") => {
     if (source === undefined) return undefined;
@@ -283,8 +282,7 @@ function createDestination(
           delivery: { id: request.deliveryId, attempt: request.attempt },
         });
     } catch (error) {
-      if (error instanceof TemplatesNotLoaded) throw error;
-      problem(key, error as Error);
+      problem(key, templateError(error));
       return undefined;
     }
   };

@@ -329,7 +329,7 @@ export const CONFIG_SCHEMA = z.strictObject({
       const ms = parseDuration(value);
       return ms >= 100 && ms <= 3_600_000;
     }, "expected a duration from 100ms to 1h").default("10s").describe(
-      "Time a client has to send a request's body; slower ones get 408",
+      "Time a client has to send a request's body, 100ms to 1h; slower ones get 408",
     ),
     max_concurrent_requests: z.number().int().min(1).max(100_000).default(256).describe(
       "Requests handled at once; more get 503 with Retry-After",

@@ -2,7 +2,7 @@
 // from Liquid templates: an event type's built-in defaults, overridden part by part by a route.
 
 import { DEFAULT_MESSAGES, GENERIC_MESSAGE } from "./default_messages.ts";
-import { compileTemplate, type Template, TemplatesNotLoaded } from "./template.ts";
+import { compileTemplate, type Template, templateError } from "./template.ts";
 
 /** A field of a message: a short label and its value. */
 export interface MessageField {
@@ -77,8 +77,7 @@ function compileSources(sources: MessageSources): MessageTemplate {
     try {
       return compileTemplate(source);
     } catch (error) {
-      if (error instanceof TemplatesNotLoaded) throw error;
-      errors.push(`${name}: ${(error as Error).message}`);
+      errors.push(`${name}: ${templateError(error)}`);
       return () => "";
     }
   };

@@ -22,6 +22,15 @@ export class TemplatesNotLoaded extends Error {
   }
 }
 
+/**
+ * What a template's compile error says, for a config problem. TemplatesNotLoaded is thrown on:
+ * it says nothing about the template, only that Liquid must be loaded first.
+ */
+export function templateError(error: unknown): string {
+  if (error instanceof TemplatesNotLoaded) throw error;
+  return (error as Error).message;
+}
+
 /** Loads liquidjs once; templates compile after it resolves. */
 export function loadTemplates(): Promise<void> {
   loading ??= import("liquidjs").then(({ Liquid }) => {

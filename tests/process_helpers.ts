@@ -2,6 +2,8 @@
 // of `deno task compile`, for one-shot commands and for a long-running `serve` whose log lines are
 // read as they come.
 
+import { SECRET } from "./helpers.ts";
+
 /** The `--allow-*` flags of deno.json's compile task, so tests and the binary never drift. */
 export async function binaryFlags(): Promise<string[]> {
   const denoJson = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
@@ -149,4 +151,28 @@ export class ServeProcess {
     }
     if (rest) push(rest);
   }
+}
+
+/**
+ * Writes a config for `serve` (mode 600) in a new temp folder: a free port on 127.0.0.1, the test
+ * secret, a SQLite file there, one console destination "log", and the given routes.
+ */
+export async function consoleConfig(
+  routes: unknown[],
+): Promise<{ dir: string; path: string; base: string }> {
+  const dir = await Deno.makeTempDir();
+  const port = unusedPort();
+  const path = `${dir}/config.json`;
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      listen: { hostname: "127.0.0.1", port },
+      influencer_hero: { signing_secrets: [SECRET] },
+      store: { sqlite: `${dir}/relay.db` },
+      destinations: { log: { type: "console" } },
+      routes,
+    }),
+  );
+  await Deno.chmod(path, 0o600);
+  return { dir, path, base: `http://127.0.0.1:${port}` };
 }

@@ -2,24 +2,11 @@
 // receiving and answering; the lost log lines are reported once on standard error.
 
 import assert from "node:assert/strict";
-import { freshSample, post, SECRET } from "./helpers.ts";
-import { binaryFlags, unusedPort } from "./process_helpers.ts";
+import { freshSample, post } from "./helpers.ts";
+import { binaryFlags, consoleConfig } from "./process_helpers.ts";
 
 Deno.test("serve keeps answering when its standard output is closed", async () => {
-  const dir = await Deno.makeTempDir();
-  const port = unusedPort();
-  const path = `${dir}/config.json`;
-  await Deno.writeTextFile(
-    path,
-    JSON.stringify({
-      listen: { hostname: "127.0.0.1", port },
-      influencer_hero: { signing_secrets: [SECRET] },
-      store: { sqlite: `${dir}/relay.db` },
-      destinations: { log: { type: "console" } },
-      routes: [{ name: "all", events: "*", to: ["log"] }],
-    }),
-  );
-  await Deno.chmod(path, 0o600);
+  const { dir, path, base } = await consoleConfig([{ name: "all", events: "*", to: ["log"] }]);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...(await binaryFlags()), new URL("../main.ts", import.meta.url).pathname]
       .concat(["serve", "--config", path]),
@@ -40,7 +27,6 @@ Deno.test("serve keeps answering when its standard output is closed", async () =
       seen += decoder.decode(value);
     }
     await reader.cancel();
-    const base = `http://127.0.0.1:${port}`;
     for (let i = 0; i < 5; i++) {
       const { status, json } = await post(
         base,

@@ -3,25 +3,12 @@
 // Each case is a fresh process, so nothing was loaded beforehand.
 
 import assert from "node:assert/strict";
-import { eventually, freshSample, post, SECRET } from "./helpers.ts";
-import { ServeProcess, unusedPort } from "./process_helpers.ts";
+import { eventually, freshSample, post } from "./helpers.ts";
+import { consoleConfig, ServeProcess } from "./process_helpers.ts";
 
 async function serveWith(routes: unknown[]): Promise<{ serve: ServeProcess; base: string }> {
-  const dir = await Deno.makeTempDir();
-  const port = unusedPort();
-  const path = `${dir}/config.json`;
-  await Deno.writeTextFile(
-    path,
-    JSON.stringify({
-      listen: { hostname: "127.0.0.1", port },
-      influencer_hero: { signing_secrets: [SECRET] },
-      store: { sqlite: `${dir}/relay.db` },
-      destinations: { log: { type: "console" } },
-      routes,
-    }),
-  );
-  await Deno.chmod(path, 0o600);
-  return { serve: await ServeProcess.start(path), base: `http://127.0.0.1:${port}` };
+  const { path, base } = await consoleConfig(routes);
+  return { serve: await ServeProcess.start(path), base };
 }
 
 Deno.test("serve without templates of its own renders the built-in message", async () => {
