@@ -1,7 +1,6 @@
 // hero-relay's command line: parse arguments, load the config, wire the parts, start, stop on
 // signals. Everything else lives in src/.
 
-import { basename, dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import { compileConfig, matchRoutes, templateScope } from "./src/compile.ts";
@@ -91,7 +90,8 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
         port: { type: "string", short: "p" },
       });
       if (values.help) return help("serve");
-      const config = loadConfig(values.config);
+      const watched = new Set<string>();
+      const config = loadWatchedConfig(values.config, watched);
       // Log lines and console messages share one buffer, so they stay in order.
       const stdout = new BufferedWriter(writeStdout, {
         onError: (error) =>
@@ -115,7 +115,7 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
       const reload = (trigger: string) => {
         reloading = reloading.then(async () => {
           try {
-            const next = loadConfig(values.config);
+            const next = loadWatchedConfig(values.config, watched);
             for (const warning of configWarnings(next)) log.warn(warning);
             await relay.reload(next);
           } catch (error) {
@@ -129,7 +129,10 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
           }
         });
       };
-      const watcher = watchFile(values.config, () => reload("file changed"));
+      const watcher = watchFiles(
+        () => [values.config, ...watched],
+        () => reload("file changed"),
+      );
       const done = Promise.withResolvers<number>();
       const stop = () => {
         log.info("stopping");
@@ -620,41 +623,72 @@ Prints the config's JSON Schema (published as config.schema.json for editors).
   },
 };
 
+/** How often the config and its `*_file` secrets are looked at (ms). */
+const WATCH_INTERVAL_MS = 500;
+
 /**
- * Calls `changed` when the file's text changes, 300 ms after the last file-system event. The
- * folder is watched, not the file, so editors that save by renaming a new file over the old one
- * and Kubernetes' symlink swaps ("..data") are seen too.
+ * Loads the config, noting every `*_file` it reads, so that a watcher can look at them too.
  */
-function watchFile(path: string, changed: () => void): { close(): void } {
-  const name = basename(path);
-  const read = () => {
+function loadWatchedConfig(path: string, files: Set<string>): Config {
+  files.clear();
+  return loadConfig(path, {
+    readFile: (file) => {
+      files.add(file);
+      return Deno.readTextFileSync(file);
+    },
+  });
+}
+
+/**
+ * Calls `changed` when the text of the config or of one of its `*_file` secrets changes. The
+ * files are polled with stat, which opens nothing: a file-system watcher on the config's folder
+ * would make the runtime open and close every file changed there, the store's database among
+ * them, and closing any descriptor of the database drops the POSIX locks SQLite holds on it.
+ * stat follows symlinks, so editors that save by renaming a new file over the old one and
+ * Kubernetes' symlink swaps ("..data") are seen too. A change is acted on once the file has
+ * stayed the same for one interval, so a half-written file is not read.
+ */
+function watchFiles(paths: () => Iterable<string>, changed: () => void): { close(): void } {
+  const look = (path: string) => {
+    try {
+      const s = Deno.statSync(path);
+      return `${s.dev}:${s.ino}:${s.size}:${s.mtime?.getTime()}:${s.ctime?.getTime()}`;
+    } catch {
+      return "missing";
+    }
+  };
+  const text = (path: string) => {
     try {
       return Deno.readTextFileSync(path);
     } catch {
       return null;
     }
   };
-  let last = read();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const watcher = Deno.watchFs(dirname(resolve(path)), { recursive: false });
-  (async () => {
-    for await (const event of watcher) {
-      if (!event.paths.some((p) => basename(p) === name || basename(p).startsWith(".."))) continue;
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        const text = read();
-        if (text === last) return;
-        last = text;
-        changed();
-      }, 300);
+  const seen = new Map<string, { stat: string; text: string | null; settling: boolean }>();
+  const note = () => {
+    for (const path of paths()) {
+      if (!seen.has(path)) seen.set(path, { stat: look(path), text: text(path), settling: false });
     }
-  })().catch(() => {});
-  return {
-    close() {
-      clearTimeout(timer);
-      watcher.close();
-    },
   };
+  note();
+  const timer = setInterval(() => {
+    note();
+    let different = false;
+    for (const [path, file] of seen) {
+      const stat = look(path);
+      if (stat !== file.stat) {
+        file.stat = stat;
+        file.settling = true;
+      } else if (file.settling) {
+        file.settling = false;
+        const now = text(path);
+        if (now !== file.text) different = true;
+        file.text = now;
+      }
+    }
+    if (different) changed();
+  }, WATCH_INTERVAL_MS);
+  return { close: () => clearInterval(timer) };
 }
 
 type Options = Parameters<typeof parseArgs>[0] extends infer T

@@ -299,21 +299,33 @@ function createVerifier(config: Config): Promise<Verifier> {
   });
 }
 
-/** Takes an exclusive lock beside the database, so two relays never share one SQLite file. */
+/**
+ * Takes an exclusive lock on the database file itself, so two relays never share one SQLite
+ * file, whatever names (symlinks, hard links) they reach it by. The lock is a BSD `flock`, which
+ * Linux and macOS keep apart from the POSIX locks SQLite takes, and it is held on a descriptor
+ * that stays open until the store is closed: closing a descriptor of the database while SQLite
+ * has it open would drop SQLite's own locks. A new database is created readable by its owner
+ * only (SQLite gives its `-wal` and `-shm` the same mode).
+ */
 async function lockStore(config: Config): Promise<Deno.FsFile | null> {
   const path = config.store.sqlite ?? DEFAULT_SQLITE_PATH;
   if (path === ":memory:") return null;
   Deno.mkdirSync(dirname(path), { recursive: true });
-  const file = await Deno.open(`${path}.lock`, { create: true, write: true });
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const locked = await Promise.race([
-    file.lock(true).then(() => true),
-    new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 2_000)),
-  ]);
-  clearTimeout(timer);
+  const file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
+  // A relay that is stopping may hold it a moment longer. A blocking lock() would leave a
+  // thread waiting that keeps the process from exiting, so it is tried again for a while.
+  let locked = await file.tryLock(true);
+  for (let tries = 0; !locked && tries < 20; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    locked = await file.tryLock(true);
+  }
   if (!locked) {
+    const { dev, ino } = await file.stat();
     file.close();
-    throw new Error(`Cannot start: another relay is using the store "${path}"`);
+    throw new Error(
+      `Cannot start: another relay is using the store "${path}" ` +
+        `(${await Deno.realPath(path)}, device ${dev}, inode ${ino}), perhaps by another name`,
+    );
   }
   return file;
 }

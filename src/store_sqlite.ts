@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS attempts (
   error TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id);
+CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at INTEGER);
 CREATE TABLE IF NOT EXISTS destination_state (
   name TEXT PRIMARY KEY,
   disabled_at INTEGER NOT NULL,
@@ -97,6 +98,9 @@ export class SqliteStore implements Store {
   /** Flushes the WAL off the JavaScript thread; null when SQLite flushes in COMMIT itself. */
   #wal: WalSync | null;
   #unsynced = false;
+
+  /** Why the last write failed, until a write succeeds again. */
+  #writeError: Error | null = null;
 
   private constructor(db: DatabaseSync, wal: WalSync | null) {
     this.#db = db;
@@ -141,9 +145,19 @@ export class SqliteStore implements Store {
       const result = work();
       this.#stmt("COMMIT").run();
       this.#unsynced = this.#wal !== null;
+      if (!this.#unsynced) this.#writeError = null;
       return result;
     } catch (error) {
-      this.#db.exec("ROLLBACK");
+      this.#writeError = error as Error;
+      // A failed COMMIT (a full disk, say) may already have ended the transaction; a ROLLBACK
+      // then fails too, and its error must not take the place of SQLite's own reason.
+      if (this.#db.isTransaction) {
+        try {
+          this.#db.exec("ROLLBACK");
+        } catch {
+          // the reason that matters is `error`
+        }
+      }
       throw error;
     } finally {
       if (this.#wal) this.#stmt("PRAGMA synchronous = FULL").run();
@@ -160,7 +174,13 @@ export class SqliteStore implements Store {
     }
     if (!this.#unsynced || this.#wal === null) return Promise.resolve(result);
     this.#unsynced = false;
-    return this.#wal.sync().then(() => result);
+    return this.#wal.sync().then(() => {
+      this.#writeError = null;
+      return result;
+    }, (error) => {
+      this.#writeError = error as Error;
+      throw error;
+    });
   }
 
   insertEvents(events: readonly NewEvent[]): Promise<InsertResult[]> {
@@ -472,17 +492,29 @@ export class SqliteStore implements Store {
     return result;
   }
 
+  /**
+   * Resolves when the store can take events. After a failed write (a full disk, say) that takes a
+   * write that reaches the disk: until one does, the store is not ready, with SQLite's reason.
+   */
   ping(): Promise<void> {
-    return promised(() => void this.#stmt("SELECT 1").get());
+    if (this.#writeError === null) return promised(() => void this.#stmt("SELECT 1").get());
+    const probe = this.#stmt(
+      "INSERT INTO health (id, checked_at) VALUES (1, ?) " +
+        "ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+    );
+    return this.#settle(() => this.#transaction(() => void probe.run(Date.now())));
   }
 
   async close(): Promise<void> {
     const wal = this.#wal;
     this.#wal = null;
+    await wal?.settled();
+    // SQLite closes first: the WAL's descriptor stays open for as long as the connection is.
+    if (this.#db.isOpen) {
+      this.#statements.clear();
+      this.#db.close();
+    }
     await wal?.close();
-    if (!this.#db.isOpen) return;
-    this.#statements.clear();
-    this.#db.close();
   }
 }
 

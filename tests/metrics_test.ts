@@ -102,6 +102,14 @@ Deno.test("GET /metrics reports requests, verification failures, events, deliver
       ]);
       return delivered.length === 2 && failed.length === 1 && disabled.length === 1;
     });
+    // The counters move once the worker has heard of the commit, a moment after the store has it.
+    await eventually(async () => {
+      const text = await (await fetch(`${relay.url}/metrics`)).text();
+      const m = parseMetrics(text);
+      return m.get('hero_relay_deliveries_total{destination="ok",outcome="delivered"}') === 2 &&
+        m.get('hero_relay_deliveries_total{destination="flaky",outcome="retry"}') === 1 &&
+        m.get('hero_relay_deliveries_total{destination="gone",outcome="disabled"}') === 1;
+    });
 
     const response = await fetch(`${relay.url}/metrics`);
     assert.equal(response.status, 200);

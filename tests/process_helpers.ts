@@ -124,6 +124,18 @@ export class ServeProcess {
     });
   }
 
+  /** The process id. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Resolves with the exit code once the process has ended and all output is read. */
+  async exited(): Promise<number> {
+    const { code } = await this.#child.status;
+    await this.#reading;
+    return code;
+  }
+
   /** Sends a signal. */
   kill(signal: Deno.Signal): void {
     this.#child.kill(signal);
