@@ -30,8 +30,6 @@ function mulberry32(seed: number): () => number {
 
 Deno.test({
   name: "no acknowledged event is lost when the relay is killed with SIGKILL mid-burst, repeatedly",
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn() {
     const seed = Number(Deno.env.get("CRASH_SEED") ?? Date.now() % 100_000);
     const random = mulberry32(seed);
