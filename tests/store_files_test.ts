@@ -33,6 +33,29 @@ async function besideConfig(
   return { dir, path, db: `${dir}/relay.db`, base: `http://127.0.0.1:${port}` };
 }
 
+type Setup = Awaited<ReturnType<typeof besideConfig>>;
+
+/**
+ * Runs `work` against a relay serving a config beside its database (in `dir`, or a new folder
+ * removed afterwards), then checks that it stops cleanly.
+ */
+async function withRelay(
+  work: (setup: Setup, relay: ServeProcess, sink: FakeServer) => Promise<void>,
+  dir?: string,
+): Promise<void> {
+  const sink = new FakeServer();
+  const setup = await besideConfig(sink.url, dir);
+  const relay = await ServeProcess.start(setup.path);
+  try {
+    await work(setup, relay, sink);
+    assert.equal(await relay.stop(), 0);
+  } finally {
+    await relay.stop();
+    await sink.close();
+    if (dir === undefined) await Deno.remove(setup.dir, { recursive: true });
+  }
+}
+
 /** Posts `count` signed events, `parallel` at a time; resolves with the ids acknowledged. */
 async function send(base: string, count: number, from: number, parallel = 4): Promise<string[]> {
   const acked: string[] = [];
@@ -115,11 +138,8 @@ Deno.test("a config beside the database: CLI commands during load, SIGKILL and r
 Deno.test({
   name: "the relay holds its lock on its own database after several checkpoints (Linux)",
   ignore: Deno.build.os !== "linux",
-  async fn() {
-    const sink = new FakeServer();
-    const setup = await besideConfig(sink.url);
-    const relay = await ServeProcess.start(setup.path);
-    try {
+  fn: () =>
+    withRelay(async (setup, relay) => {
       const { ino } = await Deno.stat(setup.db);
       assert.ok((await posixLocks(relay.pid, ino!)).length > 0, "locked at start");
       let checkpoints = 0;
@@ -141,24 +161,15 @@ Deno.test({
         await Deno.stat(`${setup.db}-wal`);
       }
       assert.ok(checkpoints > 0, "at least one checkpoint from outside ran");
-      assert.equal(await relay.stop(), 0);
       assert.equal(inspect(setup.db).ids.size, 200);
-    } finally {
-      await relay.stop();
-      await sink.close();
-      await Deno.remove(setup.dir, { recursive: true });
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "a second relay on a symlink or a hard link to a database in use is refused",
   ignore: Deno.build.os === "windows",
-  async fn() {
-    const sink = new FakeServer();
-    const setup = await besideConfig(sink.url);
-    const relay = await ServeProcess.start(setup.path);
-    try {
+  fn: () =>
+    withRelay(async (setup, _relay, sink) => {
       await send(setup.base, 5, 0);
       const { ino } = await Deno.stat(setup.db);
       for (const make of ["symlink", "link"] as const) {
@@ -177,33 +188,20 @@ Deno.test({
       }
       // The first relay was not disturbed.
       assert.equal((await send(setup.base, 5, 5)).length, 5);
-    } finally {
-      assert.equal(await relay.stop(), 0);
-      await sink.close();
-      await Deno.remove(setup.dir, { recursive: true });
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "a new database and its -wal and -shm are readable by their owner only",
   ignore: Deno.build.os === "windows",
-  async fn() {
-    const sink = new FakeServer();
-    const setup = await besideConfig(sink.url);
-    const relay = await ServeProcess.start(setup.path);
-    try {
+  fn: () =>
+    withRelay(async (setup) => {
       await send(setup.base, 1, 0);
       for (const file of [setup.db, `${setup.db}-wal`, `${setup.db}-shm`]) {
         const { mode } = await Deno.stat(file);
         assert.equal((mode! & 0o777).toString(8), "600", file);
       }
-    } finally {
-      assert.equal(await relay.stop(), 0);
-      await sink.close();
-      await Deno.remove(setup.dir, { recursive: true });
-    }
-  },
+    }),
 });
 
 /** Mounts a tmpfs of `size` at a new folder; null where that is not allowed (not root). */
@@ -233,11 +231,8 @@ const disk = await smallDisk("4m");
 Deno.test({
   name: "a full disk: SQLite's reason is logged, /readyz answers 503, and both recover",
   ignore: disk === null,
-  async fn() {
-    const sink = new FakeServer();
-    const setup = await besideConfig(sink.url, disk!.dir);
-    const relay = await ServeProcess.start(setup.path);
-    try {
+  fn: () =>
+    withRelay(async (setup, relay) => {
       await send(setup.base, 5, 0);
       // Fill what is left of the disk.
       const filler = await Deno.open(`${disk!.dir}/filler`, { create: true, write: true });
@@ -274,11 +269,7 @@ Deno.test({
       await ready.body?.cancel();
       assert.equal(ready.status, 200, "ready again once a write succeeds");
       assert.equal((await send(setup.base, 3, 1000)).length, 3);
-    } finally {
-      assert.equal(await relay.stop(), 0);
-      await sink.close();
-    }
-  },
+    }, disk!.dir),
 });
 
 if (disk !== null) {
