@@ -26,6 +26,8 @@ export const MIN_SECRET_LENGTH = 6;
 export class Redactor {
   #pattern: RegExp | null = null;
   #shortest = Infinity;
+  #prefixes = new Set<string>();
+  #longest = 0;
 
   /** Expands `secrets` into their forms and builds the one pattern that finds them. */
   set(secrets: readonly SecretValue[]): void {
@@ -37,6 +39,11 @@ export class Redactor {
     // Longest first, so a form containing another is replaced whole.
     list.sort((a, b) => b.length - a.length);
     this.#shortest = list.at(-1)?.length ?? Infinity;
+    this.#longest = list[0]?.length ?? 0;
+    this.#prefixes = new Set();
+    for (const form of list) {
+      for (let n = MIN_SECRET_LENGTH; n < form.length; n++) this.#prefixes.add(form.slice(0, n));
+    }
     this.#pattern = list.length === 0 ? null : new RegExp(list.map(escapeRegExp).join("|"), "g");
   }
 
@@ -44,6 +51,18 @@ export class Redactor {
   redact = (text: string): string => {
     if (this.#pattern === null || text.length < this.#shortest) return text;
     return text.replace(this.#pattern, REDACTED);
+  };
+
+  /**
+   * Like {@linkcode redact}, for text that may have been cut short (an error quoting the first
+   * 200 characters of an answer): a secret's beginning left at the very end is replaced too.
+   */
+  redactCut = (text: string): string => {
+    const out = this.redact(text);
+    for (let n = Math.min(out.length, this.#longest - 1); n >= MIN_SECRET_LENGTH; n--) {
+      if (this.#prefixes.has(out.slice(-n))) return out.slice(0, -n) + REDACTED;
+    }
+    return out;
   };
 
   /** JSON text of `value` with every string in it redacted. */

@@ -108,7 +108,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     runtime: () => runtime,
     log,
     metrics,
-    redact: redactor.redact,
+    redact: redactor.redactCut,
     ...(options.now ? { now: options.now } : {}),
     ...(options.pollMs ? { pollMs: options.pollMs } : {}),
   });
