@@ -8,6 +8,7 @@ import {
   type Config,
   ConfigError,
   configJsonSchema,
+  configSecrets,
   configWarnings,
   isEnabled,
   loadConfig,
@@ -18,6 +19,7 @@ import { maskUrl } from "./src/destination.ts";
 import { EVENT_TYPES, KNOWN_EVENT_NAMES } from "./src/events.ts";
 import { API_URL, registerWebhooks } from "./src/influencer_hero_api.ts";
 import { BufferedWriter, createLogger, writeStderr, writeStdout } from "./src/log.ts";
+import { Redactor } from "./src/redact.ts";
 import { describeStore, openStore, startRelay } from "./src/relay.ts";
 import { SAMPLES } from "./src/samples.ts";
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from "./src/server.ts";
@@ -92,12 +94,13 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
       if (values.help) return help("serve");
       const watched = new Set<string>();
       const config = loadWatchedConfig(values.config, watched);
+      redactor.set(configSecrets(config));
       // Log lines and console messages share one buffer, so they stay in order.
       const stdout = new BufferedWriter(writeStdout, {
         onError: (error) =>
-          writeStderr(`hero-relay: cannot write logs to stdout (${(error as Error).name})\n`),
+          printError(`hero-relay: cannot write logs to stdout (${(error as Error).name})\n`),
       });
-      const log = createLogger(stdout);
+      const log = createLogger(stdout, "info", { redact: redactor.redact });
       for (const warning of configWarnings(config)) log.warn(warning);
       const exposed = permissionWarning(values.config, config);
       if (exposed !== null) log.warn(exposed);
@@ -106,6 +109,7 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
         config,
         source: values.config,
         log,
+        redactor,
         write: stdout.writeNow,
         ...(values.hostname !== undefined ? { hostname: values.hostname } : {}),
         ...(port !== undefined ? { port } : {}),
@@ -164,7 +168,7 @@ Options:
     async run(args) {
       const { values } = parse(args, CONFIG_OPTION);
       if (values.help) return help("check");
-      const config = loadConfig(values.config);
+      const config = load(values.config);
       await loadTemplates();
       const runtime = compileConfig(config, values.config, { write: () => {} });
       const out: string[] = [`Config "${values.config}" is valid.`, ""];
@@ -199,7 +203,7 @@ Options:
       out.push(`  ${"(other types)".padEnd(22)} ${targets(null)}`);
       const warnings = configWarnings(config);
       if (warnings.length) out.push("", "Warnings:", ...warnings.map((w) => `  ${w}`));
-      writeStdout(out.join("\n") + "\n");
+      print(out.join("\n") + "\n");
       return Promise.resolve(0);
     },
   },
@@ -231,7 +235,7 @@ Options:
       if (values.help) return help("deliveries");
       const status = values.status === undefined ? undefined : parseStatus(values.status);
       const limit = parsePositive(values.limit, "--limit");
-      const store = await openStore(loadConfig(values.config));
+      const store = await openStore(load(values.config));
       try {
         const rows = await store.listDeliveries({
           ...(status ? { status } : {}),
@@ -240,7 +244,7 @@ Options:
           limit,
         });
         if (values.json) {
-          writeStdout(rows.map((r) => JSON.stringify(r) + "\n").join(""));
+          print(rows.map((r) => JSON.stringify(r) + "\n").join(""));
           return 0;
         }
         const table = [[
@@ -264,7 +268,7 @@ Options:
             (r.lastError ?? "").slice(0, 60),
           ]);
         }
-        writeStdout(formatTable(table) + `${rows.length} deliveries\n`);
+        print(formatTable(table) + `${rows.length} deliveries\n`);
         return 0;
       } finally {
         await store.close();
@@ -300,7 +304,7 @@ Options:
       if (!values.dead && (values.destination || values.since)) {
         throw new UsageError("--destination and --since go with --dead");
       }
-      const store = await openStore(loadConfig(values.config));
+      const store = await openStore(load(values.config));
       try {
         let ids = positionals;
         if (values.dead) {
@@ -315,14 +319,14 @@ Options:
         } else {
           for (const id of ids) {
             if (await store.getDelivery(id) === null) {
-              writeStderr(`No delivery "${id}" in the store\n`);
+              printError(`No delivery "${id}" in the store\n`);
               return 1;
             }
           }
         }
         const replayed = await store.replay(ids, Date.now());
         const skipped = ids.length - replayed.length;
-        writeStdout(
+        print(
           `Replayed ${replayed.length} deliver${replayed.length === 1 ? "y" : "ies"}` +
             (skipped ? ` (${skipped} in flight right now, skipped)` : "") + "\n",
         );
@@ -348,10 +352,10 @@ Options:
       if (values.help) return help("enable");
       if (positionals.length !== 1) throw new UsageError("Name one destination");
       const name = positionals[0]!;
-      const store = await openStore(loadConfig(values.config));
+      const store = await openStore(load(values.config));
       try {
         const changed = await store.setDisabled(name, null, Date.now());
-        writeStdout(changed ? `Enabled "${name}"\n` : `"${name}" was not disabled\n`);
+        print(changed ? `Enabled "${name}"\n` : `"${name}" was not disabled\n`);
         return 0;
       } finally {
         await store.close();
@@ -380,7 +384,7 @@ Options:
       if (values.help) return help("render");
       if (positionals.length !== 1) throw new UsageError("Name one event type");
       const type = positionals[0]!;
-      const config = loadConfig(values.config);
+      const config = load(values.config);
       await loadTemplates();
       const runtime = compileConfig(config, values.config, { write: () => {} });
       const payload = values.payload === undefined
@@ -395,7 +399,7 @@ Options:
         values.route === undefined || m.route.name === values.route
       );
       if (matches.length === 0) {
-        writeStdout(`"${type}" reaches no enabled destination with this config and payload.\n`);
+        print(`"${type}" reaches no enabled destination with this config and payload.\n`);
         return Promise.resolve(0);
       }
       const out: string[] = [];
@@ -415,7 +419,7 @@ Options:
         for (const [k, v] of Object.entries(rendered.headers)) out.push(`${k}: ${v}`);
         out.push("", prettyBody(rendered.body), "");
       }
-      writeStdout(out.join("\n"));
+      print(out.join("\n"));
       return Promise.resolve(0);
     },
   },
@@ -446,7 +450,7 @@ Options:
       if (positionals.length !== 1) throw new UsageError('Name one event type, or "all"');
       let config: Config | null = null;
       if (values.url === undefined || values.secret === undefined) {
-        config = loadConfig(values.config);
+        config = load(values.config);
       }
       const base = values.url ??
         `http://${
@@ -482,10 +486,10 @@ Options:
           });
           const text = await response.text();
           if (!response.ok) failures++;
-          writeStdout(`${type.padEnd(22)} ${response.status} ${text}\n`);
+          print(`${type.padEnd(22)} ${response.status} ${text}\n`);
         } catch (error) {
           failures++;
-          writeStdout(`${type.padEnd(22)} cannot reach ${url}: ${(error as Error).name}\n`);
+          print(`${type.padEnd(22)} cannot reach ${url}: ${(error as Error).name}\n`);
         }
       }
       return failures ? 1 : 0;
@@ -540,7 +544,7 @@ Options:
         ...(values["api-url"] ? { apiUrl: values["api-url"] } : {}),
       });
       for (const r of results) {
-        writeStdout(
+        print(
           `${r.eventType.padEnd(22)} ${r.outcome}${r.detail ? `: ${r.detail}` : ""}  ${r.url}\n`,
         );
       }
@@ -567,11 +571,11 @@ Options:
         timestamp: { type: "string" },
       });
       if (values.help) return help("sign");
-      const secret = values.secret ?? loadConfig(values.config).influencer_hero.signing_secrets[0]!;
+      const secret = values.secret ?? load(values.config).influencer_hero.signing_secrets[0]!;
       const timestamp = values.timestamp ?? String(Math.floor(Date.now() / 1000));
       if (!/^[0-9]{1,12}$/.test(timestamp)) throw new UsageError("--timestamp takes Unix seconds");
       const body = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
-      writeStdout(
+      print(
         `Content-Type: application/json\nX-InfluencerHero-Signature: ${await sign(
           body,
           secret,
@@ -593,13 +597,13 @@ Lists the event types Influencer Hero sends, one line each; with a type, prints 
       if (positionals.length > 0) {
         const sample = SAMPLES[positionals[0]!];
         if (sample === undefined) throw new UsageError(`Unknown event type "${positionals[0]}"`);
-        writeStdout(JSON.stringify(sample, null, 2) + "\n");
+        print(JSON.stringify(sample, null, 2) + "\n");
         return Promise.resolve(0);
       }
       const lines = EVENT_TYPES.map((t) =>
         `${t.name.padEnd(22)} ${t.summary}${t.marker ? "" : " (no public schema)"}`
       );
-      writeStdout(lines.join("\n") + "\n");
+      print(lines.join("\n") + "\n");
       return Promise.resolve(0);
     },
   },
@@ -617,7 +621,7 @@ Prints the config's JSON Schema (published as config.schema.json for editors).
       if (values.help) return help("schema");
       const text = JSON.stringify(configJsonSchema(), null, 2) + "\n";
       if (values.output) await Deno.writeTextFile(values.output, text);
-      else writeStdout(text);
+      else print(text);
       return 0;
     },
   },
@@ -695,6 +699,29 @@ type Options = Parameters<typeof parseArgs>[0] extends infer T
   ? T extends { options?: infer O } ? NonNullable<O> : never
   : never;
 
+/**
+ * The CLI's redactor: every command that loads the config takes that config's secrets out of
+ * what it prints, an attempt's stored error included.
+ */
+const redactor = new Redactor();
+
+/** Loads the config and arms the redactor with its secrets. */
+function load(path: string): Config {
+  const config = loadConfig(path);
+  redactor.set(configSecrets(config));
+  return config;
+}
+
+/** Writes CLI output, secrets redacted. */
+function print(text: string): void {
+  writeStdout(redactor.redact(text));
+}
+
+/** Writes CLI errors, secrets redacted. */
+function printError(text: string): void {
+  writeStderr(redactor.redact(text));
+}
+
 function parse<O extends Options>(args: string[], options: O, positionals = false) {
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: positionals });
@@ -704,7 +731,7 @@ function parse<O extends Options>(args: string[], options: O, positionals = fals
 }
 
 function help(command: string): Promise<number> {
-  writeStdout(COMMANDS[command]!.usage);
+  print(COMMANDS[command]!.usage);
   return Promise.resolve(0);
 }
 
@@ -786,30 +813,30 @@ function prettyBody(body: string): string {
 export async function main(args: string[]): Promise<number> {
   const [first, ...rest] = args;
   if (first === undefined || first === "-h" || first === "--help" || first === "help") {
-    writeStdout(USAGE);
+    print(USAGE);
     return first === undefined ? 2 : 0;
   }
   if (first === "-V" || first === "--version") {
-    writeStdout(`hero-relay ${VERSION}\n`);
+    print(`hero-relay ${VERSION}\n`);
     return 0;
   }
   const command = COMMANDS[first];
   if (command === undefined) {
-    writeStderr(`Unknown command "${first}". Run "hero-relay --help" for the list.\n`);
+    printError(`Unknown command "${first}". Run "hero-relay --help" for the list.\n`);
     return 2;
   }
   try {
     return await command.run(rest);
   } catch (error) {
     if (error instanceof UsageError) {
-      writeStderr(`${error.message}\nRun "hero-relay ${first} --help" for usage.\n`);
+      printError(`${error.message}\nRun "hero-relay ${first} --help" for usage.\n`);
       return 2;
     }
     if (error instanceof ConfigError) {
-      writeStderr(error.message + "\n");
+      printError(error.message + "\n");
       return 1;
     }
-    writeStderr(`Error: ${(error as Error).message}\n`);
+    printError(`Error: ${(error as Error).message}\n`);
     return 1;
   }
 }

@@ -4,6 +4,7 @@
 // is answered 401 with nothing more.
 
 import type { Logger } from "./log.ts";
+import type { Redactor } from "./redact.ts";
 import type { DeliveryFilter, DeliveryStatus, Store } from "./store.ts";
 
 /** What the admin API acts on. */
@@ -18,6 +19,8 @@ export interface AdminOptions {
   replayed: () => void;
   /** A destination was enabled in the store: let the worker re-read it now. */
   enabled: () => Promise<void>;
+  /** Takes the config's secrets out of every answer (an attempt's error may repeat one). */
+  redactor?: Redactor;
   log: Logger;
 }
 
@@ -32,6 +35,12 @@ export interface AdminServer {
 
 const STATUSES: readonly DeliveryStatus[] = ["pending", "failed", "dead", "delivered"];
 
+/** The most rows a list answers with; a larger `limit` is refused with 400. */
+export const MAX_LIST_LIMIT = 500;
+
+/** The most dead deliveries one replay-dead call makes due again. */
+const MAX_REPLAY_LIMIT = 100_000;
+
 /** A request the admin API refuses, answered with its status and message. */
 class AdminError extends Error {
   status: number;
@@ -45,8 +54,13 @@ class AdminError extends Error {
 
 /** Starts the admin API on its own listener. */
 export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
-  const { store, log } = options;
+  const { store, log, redactor } = options;
   let check = await tokenChecker(options.token);
+  const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+    new Response(redactor ? redactor.stringify(body) : JSON.stringify(body), {
+      status,
+      headers: { "content-type": "application/json", ...headers },
+    });
 
   async function route(request: Request, url: URL, segments: string[]): Promise<Response> {
     const method = request.method;
@@ -90,7 +104,7 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
       const dead = await store.listDeliveries({
         ...filterOf(url),
         status: "dead",
-        limit: url.searchParams.has("limit") ? limitOf(url) : 100_000,
+        limit: url.searchParams.has("limit") ? limitOf(url, MAX_REPLAY_LIMIT) : MAX_REPLAY_LIMIT,
       });
       const replayed = await store.replay(dead.map((d) => d.id), Date.now());
       if (replayed.length > 0) options.replayed();
@@ -215,10 +229,10 @@ function allow(method: string, expected: "GET" | "POST"): void {
   }
 }
 
-function limitOf(url: URL): number {
+function limitOf(url: URL, max = MAX_LIST_LIMIT): number {
   const value = url.searchParams.get("limit") ?? "100";
-  if (!/^[1-9][0-9]{0,5}$/.test(value)) {
-    throw new AdminError(400, "limit takes a whole number from 1 to 999999");
+  if (!/^[1-9][0-9]{0,8}$/.test(value) || Number(value) > max) {
+    throw new AdminError(400, `limit takes a whole number from 1 to ${max}`);
   }
   return Number(value);
 }
@@ -261,11 +275,4 @@ function pathLabel(segments: string[]): string {
   if (id === "replay-dead" && action === undefined) return `/${head}/replay-dead`;
   if (action === undefined) return `/${head}/:id`;
   return `/${head}/:id/${action === "replay" || action === "enable" ? action : "other"}`;
-}
-
-function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json", ...headers },
-  });
 }

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { EMAIL_PROVIDERS } from "./email_api.ts";
 import { isEventName, KNOWN_EVENT_NAMES } from "./events.ts";
+import type { SecretKind, SecretValue } from "./redact.ts";
 import { isWebhookSecret } from "./standard_webhooks.ts";
 
 const DURATION = /^([0-9]+)(ms|s|m|h|d)$/;
@@ -30,6 +31,25 @@ const bool = z.union([
 
 /** A destination URL; checked to be http(s) only when the destination is enabled. */
 const httpUrl = z.string();
+
+/** The metadata that marks a secret field, carried into config.schema.json as well. */
+type SecretMeta = { writeOnly: true; "x-secret": SecretKind };
+
+/**
+ * Marks a string field as a secret of the given kind: config.schema.json says `writeOnly` and
+ * `x-secret`, {@linkcode configSecrets} collects its value, and a value of only whitespace is
+ * refused (an empty one is left to the field's own rules).
+ */
+function secret(schema: z.ZodString, kind: SecretKind = "text") {
+  const meta: SecretMeta = { writeOnly: true, "x-secret": kind };
+  return schema.refine(
+    (value) => value === "" || value.trim() !== "",
+    "expected a secret, got only whitespace",
+  ).meta(meta);
+}
+
+/** A token-bearing URL (Slack, Discord, Teams, Google Chat, Mattermost, any HTTP endpoint). */
+const secretUrl = (description: string) => secret(httpUrl.describe(description), "url");
 
 function isPostgresUrl(value: string): boolean {
   try {
@@ -105,7 +125,7 @@ const messageSchema = z.strictObject({
   color: z.string().optional(),
 });
 
-const headers = z.record(z.string(), z.string());
+const headers = z.record(z.string(), secret(z.string(), "header"));
 
 const destinationSchema = z.discriminatedUnion("type", [
   z.strictObject({
@@ -114,19 +134,19 @@ const destinationSchema = z.discriminatedUnion("type", [
   }).describe("Prints each rendered message on standard output"),
   z.strictObject({
     type: z.literal("slack"),
-    url: httpUrl.describe("Incoming webhook URL (a secret)"),
+    url: secretUrl("Incoming webhook URL (a secret)"),
     body: z.string().optional().describe("Liquid template of the whole JSON body"),
     ...deliveryOptions,
   }).describe("Slack incoming webhook: Block Kit with a plain-text fallback"),
   z.strictObject({
     type: z.literal("http"),
-    url: httpUrl,
+    url: secretUrl("The endpoint's URL; its path and query may hold a token (a secret)"),
     method: z.enum(["POST", "PUT", "PATCH"]).optional(),
     headers: headers.optional().describe("Extra request headers (values may be secrets)"),
     body: z.string().optional().describe(
       "Liquid template of the JSON body; by default the payload wrapped with id, type and time",
     ),
-    signing_secrets: z.array(z.string()).max(4).optional().describe(
+    signing_secrets: z.array(secret(z.string())).max(4).optional().describe(
       "Standard Webhooks signing secrets (whsec_…); two during a rotation. Empty entries are " +
         "ignored, so an unset ${OLD_SECRET:-} can stay in the list",
     ),
@@ -146,7 +166,7 @@ const destinationSchema = z.discriminatedUnion("type", [
   }).describe("Any HTTP endpoint or no-code tool (Zapier, Make, n8n, Pipedream)"),
   z.strictObject({
     type: z.literal("discord"),
-    url: httpUrl.describe("Webhook URL, https://discord.com/api/webhooks/… (a secret)"),
+    url: secretUrl("Webhook URL, https://discord.com/api/webhooks/… (a secret)"),
     username: z.string().min(1).max(80).optional().describe("Overrides the webhook's name"),
     avatar_url: z.string().optional().describe("Overrides the webhook's avatar"),
     body: z.string().optional().describe(
@@ -156,7 +176,7 @@ const destinationSchema = z.discriminatedUnion("type", [
   }).describe("Discord webhook: an embed with author, thumbnail, fields and colour; no pings"),
   z.strictObject({
     type: z.literal("teams"),
-    url: httpUrl.describe(
+    url: secretUrl(
       'Workflows webhook URL from the "Post to a channel when a webhook request is received" ' +
         "template (a secret)",
     ),
@@ -165,7 +185,7 @@ const destinationSchema = z.discriminatedUnion("type", [
   }).describe("Microsoft Teams Workflows webhook: an Adaptive Card; 202 means queued"),
   z.strictObject({
     type: z.literal("telegram"),
-    bot_token: z.string().describe("Bot token from @BotFather, 123456:ABC… (a secret)"),
+    bot_token: secret(z.string().describe("Bot token from @BotFather, 123456:ABC… (a secret)")),
     chat_id: z.union([z.string(), z.number().int()]).describe(
       'Chat id (negative for groups) or "@channelusername"',
     ),
@@ -200,7 +220,7 @@ const destinationSchema = z.discriminatedUnion("type", [
   }).describe("Telegram bot message in HTML parse mode"),
   z.strictObject({
     type: z.literal("google_chat"),
-    url: httpUrl.describe(
+    url: secretUrl(
       "Incoming webhook URL, https://chat.googleapis.com/v1/spaces/…/messages?key=…&token=… " +
         "(a secret)",
     ),
@@ -209,7 +229,7 @@ const destinationSchema = z.discriminatedUnion("type", [
   }).describe("Google Chat incoming webhook: a card with a plain-text fallback"),
   z.strictObject({
     type: z.literal("mattermost"),
-    url: httpUrl.describe("Incoming webhook URL, https://<server>/hooks/<key> (a secret)"),
+    url: secretUrl("Incoming webhook URL, https://<server>/hooks/<key> (a secret)"),
     channel: z.string().optional().describe("Channel name (or @user) instead of the webhook's"),
     username: z.string().optional().describe("Overrides the poster's name, if the server allows"),
     icon_url: z.string().optional().describe("Overrides the poster's picture, if allowed"),
@@ -218,10 +238,12 @@ const destinationSchema = z.discriminatedUnion("type", [
   }).describe("Mattermost incoming webhook: Markdown text and an attachment"),
   z.strictObject({
     type: z.literal("ntfy"),
-    url: httpUrl.describe("Topic URL, such as https://ntfy.sh/my-topic"),
-    token: z.string().optional().describe(
-      "Access token (tk_…) for a protected topic, sent as a Bearer token (a secret)",
-    ),
+    url: secretUrl("Topic URL, such as https://ntfy.sh/my-topic (the topic is a secret)"),
+    token: secret(
+      z.string().describe(
+        "Access token (tk_…) for a protected topic, sent as a Bearer token (a secret)",
+      ),
+    ).optional(),
     priority: z.union([
       z.number().int().min(1).max(5),
       z.enum(["min", "low", "default", "high", "max", "urgent"]),
@@ -243,12 +265,16 @@ const destinationSchema = z.discriminatedUnion("type", [
   }).describe("ntfy topic: title, priority, tags and a click link"),
   z.strictObject({
     type: z.literal("email"),
-    smtp_url: z.string().optional().describe(
-      "SMTP server: smtp://user:password@host:587 (STARTTLS when offered; add ?requireTLS=true " +
-        "to insist) or smtps://user:password@host:465 (a secret)",
-    ),
+    smtp_url: secret(
+      z.string().describe(
+        "SMTP server: smtp://user:password@host:587 (STARTTLS when offered; add " +
+          "?requireTLS=true to insist) or smtps://user:password@host:465 (a secret)",
+      ),
+      "url",
+    ).optional(),
     provider: z.enum(EMAIL_PROVIDERS).optional().describe("E-mail API instead of SMTP"),
-    api_key: z.string().optional().describe("The provider's API key or server token (a secret)"),
+    api_key: secret(z.string().describe("The provider's API key or server token (a secret)"))
+      .optional(),
     api_url: z.string().optional().describe(
       "The provider's API base URL, for EU regions (https://api.eu.mailgun.net, " +
         "https://api.eu.sendgrid.com)",
@@ -340,12 +366,14 @@ export const CONFIG_SCHEMA = z.strictObject({
       "Address of the admin API's own listener; keep it on this machine",
     ),
     port: z.number().int().min(0).max(65535).default(8081),
-    token: z.string().min(16, "expected a token of at least 16 characters").describe(
-      "Bearer token the admin API requires (a secret: use ${VAR} or token_file)",
+    token: secret(
+      z.string().min(16, "expected a token of at least 16 characters").describe(
+        "Bearer token the admin API requires (a secret: use ${VAR} or token_file)",
+      ),
     ),
   }).optional().describe("The admin API; off when absent"),
   influencer_hero: z.strictObject({
-    signing_secrets: z.array(z.string().min(1, "expected a non-empty secret")).min(
+    signing_secrets: z.array(secret(z.string().min(1, "expected a non-empty secret"))).min(
       1,
       "expected at least one signing secret",
     ).max(4).describe("Webhook signing secrets; two during a rotation"),
@@ -358,10 +386,13 @@ export const CONFIG_SCHEMA = z.strictObject({
     sqlite: z.string().min(1).optional().describe(
       "Path of the SQLite database file (the default store: ./data/hero-relay.db)",
     ),
-    postgres: z.string().min(1).optional().describe(
-      'PostgreSQL connection URL, such as "${DATABASE_URL}" (a secret): several relays may ' +
-        "share one database",
-    ),
+    postgres: secret(
+      z.string().min(1).describe(
+        'PostgreSQL connection URL, such as "${DATABASE_URL}" (a secret): several relays may ' +
+          "share one database",
+      ),
+      "url",
+    ).optional(),
   }).prefault({}).describe('The store: "sqlite" or "postgres", not both'),
   delivery: z.strictObject({
     retry: retrySchema.optional(),
@@ -390,6 +421,68 @@ export type RouteConfig = Config["routes"][number];
 export type MessageConfig = z.output<typeof messageSchema>;
 /** Retry settings as written. */
 export type RetryConfig = z.output<typeof retrySchema>;
+
+/**
+ * Every secret in a validated config, found through the fields the schema marks with
+ * `secret()`: the redactor's input, collected once per config load.
+ */
+export function configSecrets(config: Config): SecretValue[] {
+  const out: SecretValue[] = [];
+  collectSecrets(CONFIG_SCHEMA, config, out);
+  return out;
+}
+
+function collectSecrets(schema: z.core.$ZodType, value: unknown, out: SecretValue[]): void {
+  if (value === undefined || value === null) return;
+  const kind = (z.globalRegistry.get(schema) as Partial<SecretMeta> | undefined)?.["x-secret"];
+  if (kind !== undefined) {
+    if (typeof value === "string" && value !== "") out.push({ value, kind });
+    return;
+  }
+  const def = schema._zod.def as unknown as Record<string, unknown> & { type: string };
+  switch (def.type) {
+    case "optional":
+    case "nullable":
+    case "default":
+    case "prefault":
+    case "readonly":
+      return collectSecrets(def["innerType"] as z.core.$ZodType, value, out);
+    case "pipe":
+      return collectSecrets(def["out"] as z.core.$ZodType, value, out);
+    case "object": {
+      if (!isRecord(value)) return;
+      const shape = def["shape"] as Record<string, z.core.$ZodType>;
+      for (const [key, field] of Object.entries(shape)) collectSecrets(field, value[key], out);
+      return;
+    }
+    case "array":
+      if (!Array.isArray(value)) return;
+      for (const item of value) collectSecrets(def["element"] as z.core.$ZodType, item, out);
+      return;
+    case "record":
+      if (!isRecord(value)) return;
+      for (const item of Object.values(value)) {
+        collectSecrets(def["valueType"] as z.core.$ZodType, item, out);
+      }
+      return;
+    case "union": {
+      const options = def["options"] as z.core.$ZodType[];
+      const discriminator = def["discriminator"] as string | undefined;
+      for (const option of options) {
+        if (discriminator !== undefined && isRecord(value)) {
+          const shape = (option._zod.def as unknown as { shape?: Record<string, z.core.$ZodType> })
+            .shape;
+          const literal = shape?.[discriminator]?._zod.def as { values?: unknown[] } | undefined;
+          if (literal?.values !== undefined && !literal.values.includes(value[discriminator])) {
+            continue;
+          }
+        }
+        collectSecrets(option, value, out);
+      }
+      return;
+    }
+  }
+}
 
 /** The JSON Schema published for editors as config.schema.json. */
 export function configJsonSchema(): unknown {

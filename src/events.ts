@@ -106,12 +106,27 @@ export function orderKey(payload: Payload): string | null {
   return null;
 }
 
-/** The signed `webhook_timestamp` in seconds, when the payload carries a valid one. */
+/**
+ * Signed `webhook_timestamp` values above this are milliseconds, below it seconds: 1e11 seconds
+ * is the year 5138, 1e11 milliseconds is March 1973, so neither reading of a real time is near it.
+ */
+const MS_FROM = 1e11;
+
+const DECIMAL = /^\s*[0-9]{1,16}(\.[0-9]{1,9})?\s*$/;
+
+/**
+ * The signed `webhook_timestamp` in milliseconds, when the payload carries a readable one: Unix
+ * seconds or milliseconds ({@linkcode MS_FROM} tells them apart), as a number or a decimal
+ * string, whole or fractional.
+ */
 export function signedTimestamp(payload: Payload): number | null {
   const value = payload["webhook_timestamp"];
-  if (typeof value === "string" && /^[0-9]{1,12}$/.test(value)) return Number(value);
-  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
-  return null;
+  let number: number;
+  if (typeof value === "string" && DECIMAL.test(value)) number = Number(value);
+  else if (typeof value === "number") number = value;
+  else return null;
+  if (!Number.isFinite(number) || number < 0) return null;
+  return number > MS_FROM ? number : number * 1000;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

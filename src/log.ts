@@ -1,6 +1,7 @@
 // The one logger: JSON lines with `ts`, `level`, `msg` and fields such as `event`, `delivery`,
 // `destination`, `status`, `attempt`, `ms`. Callers never pass bodies, secrets, signatures or
-// token-bearing URLs; fields are written as given, so that rule is kept at each call site.
+// token-bearing URLs; what slips through anyway (a destination's error answer repeating its
+// token) is caught by the redactor every message and string field passes.
 
 /** A log level. */
 export type Level = "debug" | "info" | "warn" | "error";
@@ -26,15 +27,23 @@ export interface Logger {
 export function createLogger(
   write: ((line: string) => void) | BufferedWriter,
   level: Level = "info",
+  options: { redact?: (text: string) => string } = {},
 ): Logger {
   const min = RANK[level];
+  const redact = options.redact ?? ((text: string) => text);
   const buffered = write instanceof BufferedWriter ? write : null;
   const out = buffered ? buffered.write : write as (line: string) => void;
   const emit = (lvl: Level, msg: string, fields?: Fields) => {
     if (RANK[lvl] < min) return;
-    const line: Record<string, unknown> = { ts: new Date().toISOString(), level: lvl, msg };
+    const line: Record<string, unknown> = {
+      ts: new Date().toISOString(),
+      level: lvl,
+      msg: redact(msg),
+    };
     if (fields) {
-      for (const [key, value] of Object.entries(fields)) if (value !== undefined) line[key] = value;
+      for (const [key, value] of Object.entries(fields)) {
+        if (value !== undefined) line[key] = typeof value === "string" ? redact(value) : value;
+      }
     }
     out(JSON.stringify(line) + "\n");
     if (buffered !== null && RANK[lvl] >= RANK.warn) buffered.flush();

@@ -4,10 +4,11 @@
 import { dirname } from "node:path";
 import { type AdminServer, startAdmin } from "./admin.ts";
 import { compileConfigLoading, type Runtime, warmMessages } from "./compile.ts";
-import { type Config, parseDuration } from "./config.ts";
+import { type Config, configSecrets, parseDuration } from "./config.ts";
 import { GroupCommit } from "./group_commit.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
+import { Redactor } from "./redact.ts";
 import { createHandler } from "./server.ts";
 import type { Store } from "./store.ts";
 import { maskPostgresUrl, PostgresStore } from "./store_postgres.ts";
@@ -33,6 +34,11 @@ export interface RelayOptions {
   now?: () => number;
   /** Worker poll interval (ms). */
   pollMs?: number;
+  /**
+   * Redacts the config's secrets; the relay sets it from the config at the start and at each
+   * reload, so a logger built on the same one follows. One of its own when left out.
+   */
+  redactor?: Redactor;
 }
 
 /** A running relay. */
@@ -71,6 +77,8 @@ export function describeStore(config: Config): string {
 /** Starts a relay; throws ConfigError for a config that compiles badly. */
 export async function startRelay(options: RelayOptions): Promise<Relay> {
   const { log } = options;
+  const redactor = options.redactor ?? new Redactor();
+  redactor.set(configSecrets(options.config));
   let runtime: Runtime = await compileConfigLoading(options.config, options.source, {
     write: options.write,
   });
@@ -100,6 +108,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     runtime: () => runtime,
     log,
     metrics,
+    redact: redactor.redactCut,
     ...(options.now ? { now: options.now } : {}),
     ...(options.pollMs ? { pollMs: options.pollMs } : {}),
   });
@@ -210,6 +219,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         })),
       replayed: () => dispatcher.reconcile(),
       enabled: () => dispatcher.refreshDisabled(),
+      redactor,
       log,
     }).catch(async (error) => {
       abort.abort();
@@ -269,6 +279,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       if (admin !== null && now !== undefined && now.token !== was?.token) {
         await admin.setToken(now.token);
       }
+      // The old secrets stay redacted too: an attempt begun before the reload may still answer.
+      redactor.set([...configSecrets(runtime.config), ...configSecrets(next.config)]);
       runtime = next;
       verifier = nextVerifier;
       dispatcher.reconcile();

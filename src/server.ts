@@ -145,7 +145,7 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     }
     const received = now();
     const signed = signedTimestamp(payload);
-    if (signed !== null && received - signed * 1000 > options.replayWindowMs) {
+    if (signed !== null && received - signed > options.replayWindowMs) {
       metrics.inc("hero_relay_verification_failures_total", "Requests that failed verification", {
         reason: "stale_webhook_timestamp",
       });

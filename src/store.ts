@@ -36,6 +36,12 @@ export interface StoredEvent extends NewEvent {
   routedAt: number | null;
 }
 
+/** An event as a list shows it: everything but the body (and its fingerprint). */
+export type EventSummary = Omit<StoredEvent, "body" | "fingerprint" | "deliveries">;
+
+/** The columns of an {@linkcode EventSummary}, so list queries never read a body. */
+export const EVENT_SUMMARY_COLUMNS = "id, type, received_at, order_key, routed_at";
+
 /** Where a delivery stands. */
 export type DeliveryStatus = "pending" | "failed" | "dead" | "delivered";
 
@@ -168,7 +174,8 @@ export interface Store {
   listDeliveries(filter: DeliveryFilter): Promise<Delivery[]>;
   getDelivery(id: string): Promise<{ delivery: Delivery; attempts: Attempt[] } | null>;
   getEvent(id: string): Promise<StoredEvent | null>;
-  listEvents(options: { type?: string; limit?: number }): Promise<StoredEvent[]>;
+  /** The newest events first, without their bodies. */
+  listEvents(options: { type?: string; limit?: number }): Promise<EventSummary[]>;
   /**
    * Makes deliveries due now again with a fresh retry cycle, recording a "replay" entry in each
    * one's history; history is never rewritten. Skips deliveries leased right now. Returns the ids
@@ -193,6 +200,17 @@ export function toEvent(row: Record<string, unknown>): StoredEvent {
     receivedAt: Number(row["received_at"]),
     body: String(row["body"]),
     fingerprint: String(row["fingerprint"]),
+    orderKey: row["order_key"] === null ? null : String(row["order_key"]),
+    routedAt: row["routed_at"] === null ? null : Number(row["routed_at"]),
+  };
+}
+
+/** An event summary from a row of {@linkcode EVENT_SUMMARY_COLUMNS}. */
+export function toEventSummary(row: Record<string, unknown>): EventSummary {
+  return {
+    id: String(row["id"]),
+    type: String(row["type"]),
+    receivedAt: Number(row["received_at"]),
     orderKey: row["order_key"] === null ? null : String(row["order_key"]),
     routedAt: row["routed_at"] === null ? null : Number(row["routed_at"]),
   };

@@ -14,6 +14,7 @@ import type {
   Delivery,
   DeliveryFilter,
   DisabledDestination,
+  EventSummary,
   InsertResult,
   LeasedDelivery,
   LeaseOptions,
@@ -25,7 +26,7 @@ import type {
   Store,
   StoredEvent,
 } from "./store.ts";
-import { toDelivery, toEvent } from "./store.ts";
+import { EVENT_SUMMARY_COLUMNS, toDelivery, toEvent, toEventSummary } from "./store.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -417,15 +418,18 @@ export class PostgresStore implements Store {
     return rows[0] === undefined ? null : toEvent(rows[0]);
   }
 
-  async listEvents(options: { type?: string; limit?: number }): Promise<StoredEvent[]> {
+  async listEvents(options: { type?: string; limit?: number }): Promise<EventSummary[]> {
     const limit = options.limit ?? 100;
     const { rows } = options.type === undefined
-      ? await this.#query("SELECT * FROM events ORDER BY seq DESC LIMIT $1", [limit])
+      ? await this.#query(
+        `SELECT ${EVENT_SUMMARY_COLUMNS} FROM events ORDER BY seq DESC LIMIT $1`,
+        [limit],
+      )
       : await this.#query(
-        "SELECT * FROM events WHERE type = $1 ORDER BY seq DESC LIMIT $2",
+        `SELECT ${EVENT_SUMMARY_COLUMNS} FROM events WHERE type = $1 ORDER BY seq DESC LIMIT $2`,
         [options.type, limit],
       );
-    return rows.map(toEvent);
+    return rows.map(toEventSummary);
   }
 
   replay(ids: readonly string[], at: number): Promise<string[]> {

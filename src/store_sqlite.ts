@@ -8,6 +8,7 @@ import type {
   Delivery,
   DeliveryFilter,
   DisabledDestination,
+  EventSummary,
   InsertResult,
   LeasedDelivery,
   LeaseOptions,
@@ -19,7 +20,7 @@ import type {
   Store,
   StoredEvent,
 } from "./store.ts";
-import { toDelivery, toEvent } from "./store.ts";
+import { EVENT_SUMMARY_COLUMNS, toDelivery, toEvent, toEventSummary } from "./store.ts";
 import { WalSync } from "./wal_sync.ts";
 
 // `seq` is the rowid: a new row always gets a seq above every row present, which is all that
@@ -382,13 +383,17 @@ export class SqliteStore implements Store {
     return Promise.resolve(row === undefined ? null : toEvent(row));
   }
 
-  listEvents(options: { type?: string; limit?: number }): Promise<StoredEvent[]> {
+  listEvents(options: { type?: string; limit?: number }): Promise<EventSummary[]> {
     const limit = options.limit ?? 100;
     const rows = options.type === undefined
-      ? this.#stmt("SELECT * FROM events ORDER BY seq DESC LIMIT ?").all(limit)
-      : this.#stmt("SELECT * FROM events WHERE type = ? ORDER BY seq DESC LIMIT ?")
+      ? this.#stmt(`SELECT ${EVENT_SUMMARY_COLUMNS} FROM events ORDER BY seq DESC LIMIT ?`).all(
+        limit,
+      )
+      : this.#stmt(
+        `SELECT ${EVENT_SUMMARY_COLUMNS} FROM events WHERE type = ? ORDER BY seq DESC LIMIT ?`,
+      )
         .all(options.type, limit);
-    return Promise.resolve((rows as Row[]).map(toEvent));
+    return Promise.resolve((rows as Row[]).map(toEventSummary));
   }
 
   replay(ids: readonly string[], at: number): Promise<string[]> {

@@ -39,6 +39,8 @@ export interface DispatcherOptions {
   pollMs?: number;
   /** Most deliveries leased, or events routed, per store call. */
   batch?: number;
+  /** Takes the config's secrets out of an attempt's error before it is stored or logged. */
+  redact?: (text: string) => string;
 }
 
 /**
@@ -97,6 +99,7 @@ export class Dispatcher {
       random: Math.random,
       pollMs: 500,
       batch: 100,
+      redact: (text: string) => text,
       ...options,
       metrics: options.metrics,
     };
@@ -430,7 +433,7 @@ class Lane {
 
   async #attempt(delivery: LeasedDelivery, runtime: DestinationRuntime): Promise<void> {
     const d = this.#dispatcher;
-    const { log, metrics, now, random } = d.options;
+    const { log, metrics, now, random, redact } = d.options;
     const event = {
       id: delivery.eventId,
       type: delivery.eventType,
@@ -487,7 +490,7 @@ class Lane {
       return;
     }
     const decision = decide(outcome, delivery, { policy: runtime.policy, now: finished, random });
-    const error = outcome.kind === "delivered" ? null : outcome.error;
+    const error = outcome.kind === "delivered" ? null : redact(outcome.error);
     if (outcome.kind === "gone") {
       try {
         await d.options.store.setDisabled(this.name, error ?? "gone", finished);

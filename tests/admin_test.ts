@@ -16,6 +16,7 @@ import {
 } from "./helpers.ts";
 
 const TOKEN = "admin-token-for-tests-6b1f0c";
+const LIST_KEYS = ["id", "receivedAt", "routedAt", "type"];
 
 /** A relay with the admin API on and one HTTP destination answering as `script` says. */
 async function adminRelay(script: (index: number) => Answer) {
@@ -34,11 +35,17 @@ async function adminRelay(script: (index: number) => Answer) {
       ...init,
       headers: token === null ? {} : { authorization: `Bearer ${token}` },
     });
+  /** The status of an answer whose body is not needed (read to the end, so nothing leaks). */
+  const adminStatus = async (...args: Parameters<typeof admin>) => {
+    const response = await admin(...args);
+    await response.body?.cancel();
+    return response.status;
+  };
   const close = async () => {
     await relay.stop();
     await sink.close();
   };
-  return { relay, sink, admin, logs, close, dir };
+  return { relay, sink, admin, adminStatus, logs, close, dir };
 }
 
 async function statusOf(relay: Relay, id: string): Promise<string | undefined> {
@@ -46,7 +53,7 @@ async function statusOf(relay: Relay, id: string): Promise<string | undefined> {
 }
 
 Deno.test("the admin API answers a missing or wrong token with a bare 401, whatever the path", async () => {
-  const { admin, close, relay, logs } = await adminRelay(() => ({ status: 200 }));
+  const { close, relay, logs, adminStatus } = await adminRelay(() => ({ status: 200 }));
   try {
     assert.match(relay.adminUrl!, /^http:\/\/127\.0\.0\.1:\d+$/, "bound to 127.0.0.1 by default");
     const attempts: Array<[string, Record<string, string>]> = [
@@ -72,7 +79,7 @@ Deno.test("the admin API answers a missing or wrong token with a bare 401, whate
     });
     assert.equal(lowercase.status, 200, "the scheme is case-insensitive");
     await lowercase.body?.cancel();
-    assert.equal((await admin("/nope")).status, 404);
+    assert.equal(await adminStatus("/nope"), 404);
     const lines = logs.find("admin request");
     assert.equal(lines.filter((l) => l["status"] === 401).length, attempts.length);
     assert.ok(lines.every((l) => !JSON.stringify(l).includes("token")));
@@ -92,7 +99,7 @@ Deno.test("the admin API is off when the config has no admin section", async () 
 });
 
 Deno.test("the admin API lists events and deliveries with filters, and shows a delivery's attempts", async () => {
-  const { relay, admin, close } = await adminRelay((i) =>
+  const { relay, admin, close, adminStatus } = await adminRelay((i) =>
     i === 0 ? { status: 503, body: "busy" } : { status: 200 }
   );
   try {
@@ -116,13 +123,24 @@ Deno.test("the admin API lists events and deliveries with filters, and shows a d
     const one = await (await admin(`/events/${second.json["id"]}`)).json();
     assert.equal(one.event.payload.test_nonce, 2);
     assert.equal(one.event.payload.deal_id, "DEAL-67890");
-    assert.equal((await admin("/events/evt_nope")).status, 404);
+    assert.equal(await adminStatus("/events/evt_nope"), 404);
 
     const sent = await (await admin("/deliveries?event=product_sent&destination=sink")).json();
     assert.equal(sent.deliveries.length, 2);
     assert.deepEqual(
       sent.deliveries.map((d: { eventId: string }) => d.eventId),
       [first.json["id"], third.json["id"]],
+    );
+    for (const e of events.events) assert.deepEqual(Object.keys(e).sort(), LIST_KEYS, "no body");
+    for (const path of ["/events?limit=501", "/deliveries?limit=501", "/events?limit=999999"]) {
+      const tooMany = await admin(path);
+      assert.equal(tooMany.status, 400, path);
+      assert.match((await tooMany.json()).error, /limit takes a whole number from 1 to 500/);
+    }
+    assert.equal(
+      (await (await admin("/events?limit=500")).json()).events.length,
+      3,
+      "500 is the largest limit allowed",
     );
     const delivered = await (await admin("/deliveries?status=delivered&limit=1")).json();
     assert.equal(delivered.deliveries.length, 1);
@@ -143,8 +161,8 @@ Deno.test("the admin API lists events and deliveries with filters, and shows a d
       [["retry", 503], ["delivered", 200]],
     );
     assert.equal(detail.attempts[0].error, "HTTP 503: busy");
-    assert.equal((await admin("/deliveries/dlv_nope")).status, 404);
-    assert.equal((await admin("/deliveries", { method: "POST" })).status, 405);
+    assert.equal(await adminStatus("/deliveries/dlv_nope"), 404);
+    assert.equal(await adminStatus("/deliveries", { method: "POST" }), 405);
   } finally {
     await close();
   }
@@ -152,7 +170,7 @@ Deno.test("the admin API lists events and deliveries with filters, and shows a d
 
 Deno.test("the admin API replays one delivery and every dead one; the worker delivers them", async () => {
   let up = false;
-  const { relay, admin, sink, close } = await adminRelay(() =>
+  const { relay, admin, sink, close, adminStatus } = await adminRelay(() =>
     up ? { status: 200 } : { status: 400, body: "bad" }
   );
   try {
@@ -179,8 +197,8 @@ Deno.test("the admin API replays one delivery and every dead one; the worker del
 
     const history = (await relay.store.getDelivery(deadB!.id))!.attempts.map((x) => x.outcome);
     assert.deepEqual(history, ["failed", "replay", "delivered"]);
-    assert.equal((await admin("/deliveries/dlv_nope/replay", { method: "POST" })).status, 404);
-    assert.equal((await admin(`/deliveries/${deadA!.id}/replay`)).status, 405);
+    assert.equal(await adminStatus("/deliveries/dlv_nope/replay", { method: "POST" }), 404);
+    assert.equal(await adminStatus(`/deliveries/${deadA!.id}/replay`), 405);
     assert.deepEqual(
       await (await admin("/deliveries/replay-dead", { method: "POST" })).json(),
       { replayed: [] },
@@ -252,7 +270,7 @@ Deno.test("the admin token comes from ${VAR} or token_file, and is at least 16 c
 });
 
 Deno.test("a reload replaces the admin token", async () => {
-  const { relay, admin, close, dir } = await adminRelay(() => ({ status: 200 }));
+  const { relay, admin, close, dir, adminStatus } = await adminRelay(() => ({ status: 200 }));
   try {
     const next = testConfig(dir, {
       admin: { port: 0, token: `${TOKEN}-rotated` },
@@ -260,7 +278,7 @@ Deno.test("a reload replaces the admin token", async () => {
       routes: [{ name: "all", events: "*", to: ["sink"] }],
     });
     await relay.reload(next);
-    assert.equal((await admin("/destinations")).status, 401);
+    assert.equal(await adminStatus("/destinations"), 401);
     const rotated = await admin("/destinations", {}, `${TOKEN}-rotated`);
     assert.equal(rotated.status, 200);
     await rotated.body?.cancel();

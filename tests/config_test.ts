@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { compileConfig } from "../src/compile.ts";
-import { ConfigError, loadConfig, parseConfig, parseDuration } from "../src/config.ts";
+import {
+  ConfigError,
+  configJsonSchema,
+  configSecrets,
+  loadConfig,
+  parseConfig,
+  parseDuration,
+} from "../src/config.ts";
 import { loadTemplates } from "../src/template.ts";
 
 // Liquid loads on demand in the relay; these tests compile templates directly.
@@ -164,4 +171,82 @@ Deno.test("listen.body_timeout is kept between 100ms and 1h", () => {
   for (const body_timeout of ["100ms", "10s", 3600]) {
     assert.deepEqual(problems({ ...BASE, listen: { body_timeout } }), [], String(body_timeout));
   }
+});
+
+Deno.test("a secret of only whitespace is refused at its JSON path", () => {
+  const config = {
+    admin: { token: " ".repeat(20) },
+    influencer_hero: { signing_secrets: ["a-real-signing-secret", " \t "] },
+    destinations: {
+      alert: { type: "ntfy", url: "https://ntfy.sh/topic", token: "   " },
+      crm: { type: "http", url: "https://crm.example/hook", headers: { authorization: "  " } },
+    },
+    routes: [],
+  };
+  let error: unknown;
+  try {
+    parseConfig(JSON.stringify(config), "test");
+  } catch (caught) {
+    error = caught;
+  }
+  assert.ok(error instanceof ConfigError);
+  const expected = [
+    "admin.token",
+    "influencer_hero.signing_secrets[1]",
+    "destinations.alert.token",
+    "destinations.crm.headers.authorization",
+  ];
+  for (const path of expected) {
+    assert.ok(
+      error.problems.includes(`${path}: expected a secret, got only whitespace`),
+      `${path} in ${error.problems.join("; ")}`,
+    );
+  }
+});
+
+Deno.test("the schema marks every secret field, and configSecrets() finds each value", () => {
+  const config = parseConfig(
+    JSON.stringify({
+      admin: { token: "admin-token-0123456789" },
+      influencer_hero: { signing_secrets: ["signing-secret-1"] },
+      store: { postgres: "postgres://relay:pg-password@127.0.0.1/relay" },
+      destinations: {
+        s: { type: "slack", url: "https://hooks.slack.com/services/T1/B1/slack-token" },
+        h: { type: "http", url: "https://x.example/h", headers: { "x-key": "header-key" } },
+        t: { type: "telegram", bot_token: "123456:telegram-token", chat_id: 1 },
+        n: { type: "ntfy", url: "https://ntfy.sh/topic-x", token: "tk_ntfy-token" },
+        e: {
+          type: "email",
+          provider: "sendgrid",
+          api_key: "SG.api-key",
+          from: "a@b.c",
+          to: "d@e.f",
+        },
+        m: {
+          type: "email",
+          smtp_url: "smtp://u:smtp-pass@127.0.0.1:25",
+          from: "a@b.c",
+          to: "d@e.f",
+        },
+      },
+      routes: [],
+    }),
+    "test",
+  );
+  assert.deepEqual(configSecrets(config).map((s) => s.value).sort(), [
+    "123456:telegram-token",
+    "SG.api-key",
+    "admin-token-0123456789",
+    "header-key",
+    "https://hooks.slack.com/services/T1/B1/slack-token",
+    "https://ntfy.sh/topic-x",
+    "https://x.example/h",
+    "postgres://relay:pg-password@127.0.0.1/relay",
+    "signing-secret-1",
+    "smtp://u:smtp-pass@127.0.0.1:25",
+    "tk_ntfy-token",
+  ]);
+  const schema = JSON.stringify(configJsonSchema());
+  assert.equal(schema.match(/"x-secret"/g)?.length, schema.match(/"writeOnly":true/g)?.length);
+  assert.ok((schema.match(/"x-secret"/g)?.length ?? 0) >= 14);
 });

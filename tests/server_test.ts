@@ -78,6 +78,40 @@ Deno.test("a body whose signed webhook_timestamp is older than 7 days is rejecte
   });
 });
 
+Deno.test("a signed webhook_timestamp in s, ms, float string or fractional number is checked", async () => {
+  await withRelay(async (relay) => {
+    const nowMs = Date.now();
+    const forms = (ms: number): Array<[string, unknown]> => [
+      ["seconds string", String(Math.floor(ms / 1000))],
+      ["seconds number", Math.floor(ms / 1000)],
+      ["milliseconds string", String(ms)],
+      ["milliseconds number", ms],
+      ["float seconds string", (ms / 1000).toFixed(3)],
+      ["fractional seconds number", ms / 1000 + 0.25],
+      ["fractional milliseconds number", ms + 0.5],
+    ];
+    let n = 0;
+    for (const [form, value] of forms(nowMs)) {
+      const answer = await post(
+        relay.url,
+        "/hooks/update_commission",
+        freshSample("update_commission", { webhook_timestamp: value, n: n++ }),
+      );
+      assert.equal(answer.status, 200, `fresh ${form} is accepted`);
+    }
+    for (const [form, value] of forms(nowMs - 8 * 86_400_000)) {
+      const answer = await post(
+        relay.url,
+        "/hooks/update_commission",
+        freshSample("update_commission", { webhook_timestamp: value, n: n++ }),
+      );
+      assert.equal(answer.status, 401, `stale ${form} is refused`);
+      assert.match(String(answer.json["error"]), /webhook_timestamp/, form);
+    }
+    assert.equal((await relay.store.listEvents({})).length, 7, "only the fresh ones are stored");
+  });
+});
+
 Deno.test("both secrets are accepted during a rotation", async () => {
   const dir = await Deno.makeTempDir();
   const config = testConfig(dir, {

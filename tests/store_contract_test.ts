@@ -183,6 +183,17 @@ contract(
     assert.deepEqual(ids(await store.listEvents({})), [other.id, first.id], "newest first");
     assert.deepEqual(ids(await store.listEvents({ type: "update_commission" })), [first.id]);
     assert.deepEqual(ids(await store.listEvents({ limit: 1 })), [other.id]);
+    for (const listed of await store.listEvents({})) {
+      assert.ok(!("body" in listed), "a list never carries a body");
+      assert.ok(!("fingerprint" in listed));
+    }
+    assert.deepEqual((await store.listEvents({ limit: 1 }))[0], {
+      id: other.id,
+      type: other.type,
+      receivedAt: other.receivedAt,
+      orderKey: other.orderKey,
+      routedAt: null,
+    });
   },
 );
 
