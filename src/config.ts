@@ -4,7 +4,7 @@
 
 import { z } from "zod";
 import { EMAIL_PROVIDERS } from "./email_api.ts";
-import { isEventName, KNOWN_EVENT_NAMES } from "./events.ts";
+import { isEventName, KNOWN_EVENT_NAMES, UNKNOWN_EVENT } from "./events.ts";
 import { isWebhookSecret } from "./standard_webhooks.ts";
 
 const DURATION = /^([0-9]+)(ms|s|m|h|d)$/;
@@ -311,9 +311,12 @@ function checkHttpUrl(
 
 const routeSchema = z.strictObject({
   name: z.string().min(1),
-  events: z.union([z.literal("*"), z.array(z.string()).min(1)]).describe(
-    'Event types this route takes, or "*" for all',
-  ),
+  events: z.union([z.string(), z.array(z.string()).min(1)])
+    .transform((value): "*" | string[] => {
+      const list = typeof value === "string" ? [value] : value;
+      return list.includes("*") ? "*" : list;
+    })
+    .describe('Event types this route takes: one, a list, or "*" (also ["*"]) for all'),
   when: z.string().optional().describe("Liquid condition on the payload"),
   to: z.array(z.string()).min(1).describe("Destination names"),
   message: messageSchema.optional(),
@@ -345,10 +348,12 @@ export const CONFIG_SCHEMA = z.strictObject({
     ),
   }).optional().describe("The admin API; off when absent"),
   influencer_hero: z.strictObject({
-    signing_secrets: z.array(z.string().min(1, "expected a non-empty secret")).min(
-      1,
-      "expected at least one signing secret",
-    ).max(4).describe("Webhook signing secrets; two during a rotation"),
+    signing_secrets: z.array(z.string()).max(4).transform((list) => list.filter((s) => s !== ""))
+      .refine((list) => list.length > 0, "expected at least one non-empty signing secret")
+      .describe(
+        "Webhook signing secrets; two during a rotation. Empty entries are ignored, so an " +
+          "unset ${OLD_SECRET:-} can stay in the list",
+      ),
     tolerance_seconds: z.number().int().min(1).max(3600).default(300).describe(
       "Largest accepted distance between X-InfluencerHero-Timestamp and now",
     ),
@@ -393,8 +398,80 @@ export type RetryConfig = z.output<typeof retrySchema>;
 
 /** The JSON Schema published for editors as config.schema.json. */
 export function configJsonSchema(): unknown {
-  return z.toJSONSchema(CONFIG_SCHEMA, { io: "input" });
+  return widenSchema(z.toJSONSchema(CONFIG_SCHEMA, { io: "input" }), null);
 }
+
+/** A string the loader substitutes (`${VAR}`), accepted where a boolean or a number goes. */
+const SUBSTITUTED = { type: "string", pattern: "\\$\\{[A-Za-z_][A-Za-z0-9_]*" } as const;
+
+/** Keys that hold a secret or a URL: each has a `<key>_file` (lists `<key>_files`) twin. */
+const FILE_TWIN = /(^|_)(url|token|key|secrets|postgres)$/;
+
+/**
+ * Makes the JSON Schema accept what the loader accepts before validation: `${VAR}` strings where
+ * booleans and numbers go (they are validated after substitution), and the `_file` twins that
+ * read a secret or URL from a file, either the key or its twin.
+ */
+function widenSchema(node: unknown, key: string | null): unknown {
+  if (Array.isArray(node)) return node.map((item) => widenSchema(item, null));
+  if (!isRecord(node)) return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) {
+    out[k] = k === "properties" && isRecord(v)
+      ? Object.fromEntries(Object.entries(v).map(([name, s]) => [name, widenSchema(s, name)]))
+      : widenSchema(v, null);
+  }
+  const type = out["type"];
+  if (key !== "$schema" && (type === "boolean" || type === "number" || type === "integer")) {
+    const { description, default: fallback, ...rest } = out;
+    return {
+      ...(description !== undefined ? { description } : {}),
+      ...(fallback !== undefined ? { default: fallback } : {}),
+      anyOf: [rest, SUBSTITUTED],
+    };
+  }
+  if (
+    Array.isArray(out["anyOf"]) &&
+    out["anyOf"].some((o) => isRecord(o) && o["type"] === "string" && "enum" in o) &&
+    out["anyOf"].some((o) => isRecord(o) && isRecord(o["anyOf"]))
+  ) {
+    // bool: true/false (each now widened) or "true"/"false"/"": flatten one level.
+    out["anyOf"] = out["anyOf"].flatMap((o) =>
+      isRecord(o) && Array.isArray(o["anyOf"]) ? o["anyOf"] : [o]
+    ).filter((o, i, all) => all.findIndex((x) => JSON.stringify(x) === JSON.stringify(o)) === i);
+  }
+  const properties = out["properties"];
+  if (type === "object" && isRecord(properties)) {
+    const required = new Set(Array.isArray(out["required"]) ? out["required"] as string[] : []);
+    const alternatives: unknown[] = [];
+    for (const [name, schema] of Object.entries({ ...properties })) {
+      if (!FILE_TWIN.test(name) || !isRecord(schema)) continue;
+      const list = schema["type"] === "array";
+      const twin = list ? `${name}_files` : `${name}_file`;
+      properties[twin] = list
+        ? { description: `Files holding "${name}", one per entry`, type: "array", items: FILE }
+        : { ...FILE, description: `A file holding "${name}" (trailing newline removed)` };
+      // Each alternative names its keys in "properties" too, as strict validators require.
+      const has = (...keys: string[]) => ({
+        type: "object",
+        properties: Object.fromEntries(keys.map((k) => [k, true])),
+        required: keys,
+      });
+      alternatives.push(
+        required.has(name) ? { oneOf: [has(name), has(twin)] } : { not: has(name, twin) },
+      );
+      required.delete(name);
+    }
+    if (alternatives.length > 0) {
+      out["required"] = [...required];
+      if (required.size === 0) delete out["required"];
+      out["allOf"] = alternatives;
+    }
+  }
+  return out;
+}
+
+const FILE = { type: "string", minLength: 1 } as const;
 
 /** A config that cannot be used, with every problem found. */
 export class ConfigError extends Error {
@@ -449,7 +526,10 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
   const missing: Array<{ path: (string | number)[]; problem: string }> = [];
   const substituted = substitute(raw, [], env, missing);
   const files = resolveFiles(substituted, [], readFile, missing);
-  const result = CONFIG_SCHEMA.safeParse(files);
+  let result = CONFIG_SCHEMA.safeParse(files);
+  if (!result.success && numbersFromVariables(raw, files, result.error.issues)) {
+    result = CONFIG_SCHEMA.safeParse(files);
+  }
   const problems: string[] = [];
   const disabled = disabledDestinations(files);
   for (const { path, problem } of missing) {
@@ -465,6 +545,38 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
   return (result as { data: Config }).data;
 }
 
+/**
+ * Turns `${VAR}` strings where a number goes ("port": "${PORT:-8080}") into that number, in
+ * place; true when any changed. A string written literally stays an error.
+ */
+function numbersFromVariables(raw: unknown, files: unknown, issues: z.core.$ZodIssue[]): boolean {
+  let changed = false;
+  for (const issue of issues) {
+    if (issue.code !== "invalid_type" || issue.expected !== "number") continue;
+    const path = issue.path as (string | number)[];
+    const parent = at(files, path.slice(0, -1)) as Record<string | number, unknown> | undefined;
+    const written = at(raw, path);
+    const value = parent?.[path.at(-1)!];
+    if (
+      typeof written === "string" && written.includes("${") && typeof value === "string" &&
+      /^-?[0-9]+(\.[0-9]+)?$/.test(value)
+    ) {
+      parent![path.at(-1)!] = Number(value);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+function at(value: unknown, path: (string | number)[]): unknown {
+  let node = value;
+  for (const part of path) {
+    if (typeof node !== "object" || node === null) return undefined;
+    node = (node as Record<string | number, unknown>)[part];
+  }
+  return node;
+}
+
 /** Warnings that do not stop the relay, such as event names Influencer Hero does not document. */
 export function configWarnings(config: Config): string[] {
   const warnings: string[] = [];
@@ -478,14 +590,43 @@ export function configWarnings(config: Config): string[] {
   config.routes.forEach((route, i) => {
     if (route.events === "*") return;
     route.events.forEach((name, j) => {
-      if (isEventName(name) && !KNOWN_EVENT_NAMES.has(name)) {
+      if (isEventName(name) && !KNOWN_EVENT_NAMES.has(name) && name !== UNKNOWN_EVENT) {
         warnings.push(
-          `routes[${i}].events[${j}]: "${name}" is not a documented Influencer Hero event type`,
+          `routes[${i}].events[${j}]: "${name}" is not a documented Influencer Hero event type ` +
+            `(did you mean "${closestEventName(name)}"?); it stays routable, for types added later`,
         );
       }
     });
   });
   return warnings;
+}
+
+/** The known event type nearest to `name` in edit distance. */
+function closestEventName(name: string): string {
+  let best = "";
+  let bestDistance = Infinity;
+  for (const known of KNOWN_EVENT_NAMES) {
+    const distance = editDistance(name, known);
+    if (distance < bestDistance) [best, bestDistance] = [known, distance];
+  }
+  return best;
+}
+
+/** Levenshtein distance, with a swap of two neighbours counted as one edit. */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      const row = rows[i]!;
+      row[j] = Math.min(rows[i - 1]![j]! + 1, row[j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        row[j] = Math.min(row[j]!, rows[i - 2]![j - 2]! + 1);
+      }
+    }
+  }
+  return rows[a.length]![b.length]!;
 }
 
 /**
@@ -580,7 +721,7 @@ export function crossCheck(config: Config): string[] {
         if (!isEventName(name)) {
           problems.push(
             `routes[${i}].events[${j}]: "${name}" is not an event type ` +
-              '(expected lowercase letters, digits and "_", or "*" for all)',
+              '(expected lowercase letters, digits and "_")',
           );
         }
       });
