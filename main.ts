@@ -23,7 +23,8 @@ import { describeStore, openStore, startRelay } from "./src/relay.ts";
 import { SAMPLES } from "./src/samples.ts";
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from "./src/server.ts";
 import { loadTemplates } from "./src/template.ts";
-import type { DeliveryStatus } from "./src/store.ts";
+import type { DeliveryStatus, Store } from "./src/store.ts";
+import { networkErrorMessage } from "./src/http_client.ts";
 import { sign } from "./src/verify.ts";
 
 const VERSION: string = denoJson.version;
@@ -228,7 +229,7 @@ Options:
       if (values.help) return help("deliveries");
       const status = values.status === undefined ? undefined : parseStatus(values.status);
       const limit = parsePositive(values.limit, "--limit");
-      const store = await openStore(loadConfig(values.config));
+      const store = await openExistingStore(values.config);
       try {
         const rows = await store.listDeliveries({
           ...(status ? { status } : {}),
@@ -297,7 +298,7 @@ Options:
       if (!values.dead && (values.destination || values.since)) {
         throw new UsageError("--destination and --since go with --dead");
       }
-      const store = await openStore(loadConfig(values.config));
+      const store = await openExistingStore(values.config);
       try {
         let ids = positionals;
         if (values.dead) {
@@ -309,6 +310,10 @@ Options:
             limit: Number.MAX_SAFE_INTEGER,
           });
           ids = dead.map((d) => d.id);
+          if (ids.length === 0) {
+            writeStderr("Nothing to replay: no dead deliveries match\n");
+            return 1;
+          }
         } else {
           for (const id of ids) {
             if (await store.getDelivery(id) === null) {
@@ -345,10 +350,25 @@ Options:
       if (values.help) return help("enable");
       if (positionals.length !== 1) throw new UsageError("Name one destination");
       const name = positionals[0]!;
-      const store = await openStore(loadConfig(values.config));
+      const names = destinationNames(values.config);
+      if (!names.includes(name)) {
+        writeStderr(
+          `No destination "${name}" in "${values.config}" (defined: ${
+            names.map((n) => `"${n}"`).join(", ") || "none"
+          })\n`,
+        );
+        return 1;
+      }
+      const store = await openExistingStore(values.config);
       try {
         const changed = await store.setDisabled(name, null, Date.now());
-        writeStdout(changed ? `Enabled "${name}"\n` : `"${name}" was not disabled\n`);
+        writeStdout(
+          changed
+            ? `Enabled "${name}": its parked deliveries resume\n`
+            : `"${name}" was not disabled by the relay (its endpoint was never found gone); ` +
+              `a destination switched off with "enabled": false in the config is switched on ` +
+              `there\n`,
+        );
         return 0;
       } finally {
         await store.close();
@@ -377,7 +397,16 @@ Options:
       if (values.help) return help("render");
       if (positionals.length !== 1) throw new UsageError("Name one event type");
       const type = positionals[0]!;
-      const config = loadConfig(values.config);
+      const config = loadConfig(values.config, { parts: ["destinations", "routes", "delivery"] });
+      if (
+        values.route !== undefined && !config.routes.some((r) => r.name === values.route)
+      ) {
+        throw new UsageError(
+          `No route "${values.route}" in "${values.config}" (defined: ${
+            config.routes.map((r) => `"${r.name}"`).join(", ") || "none"
+          })`,
+        );
+      }
       await loadTemplates();
       const runtime = compileConfig(config, values.config, { write: () => {} });
       const payload = values.payload === undefined
@@ -443,7 +472,7 @@ Options:
       if (positionals.length !== 1) throw new UsageError('Name one event type, or "all"');
       let config: Config | null = null;
       if (values.url === undefined || values.secret === undefined) {
-        config = loadConfig(values.config);
+        config = loadConfig(values.config, { parts: ["listen", "influencer_hero"] });
       }
       const base = values.url ??
         `http://${
@@ -482,7 +511,7 @@ Options:
           writeStdout(`${type.padEnd(22)} ${response.status} ${text}\n`);
         } catch (error) {
           failures++;
-          writeStdout(`${type.padEnd(22)} cannot reach ${url}: ${(error as Error).name}\n`);
+          writeStdout(`${type.padEnd(22)} cannot reach ${url}: ${networkErrorMessage(error)}\n`);
         }
       }
       return failures ? 1 : 0;
@@ -564,7 +593,9 @@ Options:
         timestamp: { type: "string" },
       });
       if (values.help) return help("sign");
-      const secret = values.secret ?? loadConfig(values.config).influencer_hero.signing_secrets[0]!;
+      const secret = values.secret ??
+        loadConfig(values.config, { parts: ["influencer_hero"] }).influencer_hero
+          .signing_secrets[0]!;
       const timestamp = values.timestamp ?? String(Math.floor(Date.now() / 1000));
       if (!/^[0-9]{1,12}$/.test(timestamp)) throw new UsageError("--timestamp takes Unix seconds");
       const body = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
@@ -655,6 +686,36 @@ function watchFile(path: string, changed: () => void): { close(): void } {
       watcher.close();
     },
   };
+}
+
+/**
+ * Opens the store of the relay `configPath` describes, which must exist: a store command never
+ * creates an empty one (a wrong --config would otherwise show "0 deliveries"). Only the store
+ * part of the config is read. The file is looked at, never opened, before SQLite opens it.
+ */
+async function openExistingStore(configPath: string): Promise<Store> {
+  const config = loadConfig(configPath, { parts: ["store"] });
+  const path = config.store.sqlite;
+  if (config.store.postgres === undefined && path !== undefined && path !== ":memory:") {
+    try {
+      Deno.lstatSync(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      throw new Error(
+        `No store at "${path}"; is --config the relay's config? ` +
+          "(the relay creates its store when it first starts)",
+      );
+    }
+  }
+  return await openStore(config);
+}
+
+/** The destination names a config file defines, without validating the rest. */
+function destinationNames(configPath: string): string[] {
+  // Reports a file that is no valid JSON with its line and column; destinations are read raw.
+  loadConfig(configPath, { parts: ["store"] });
+  const raw = JSON.parse(Deno.readTextFileSync(configPath));
+  return Object.keys(raw?.destinations ?? {});
 }
 
 type Options = Parameters<typeof parseArgs>[0] extends infer T

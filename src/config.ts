@@ -2,6 +2,7 @@
 // validation, the TypeScript types and the published config.schema.json. Every problem is
 // collected and reported together, each with its JSON path.
 
+import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { EMAIL_PROVIDERS } from "./email_api.ts";
 import { isEventName, KNOWN_EVENT_NAMES, UNKNOWN_EVENT } from "./events.ts";
@@ -485,15 +486,37 @@ export class ConfigError extends Error {
   }
 }
 
+/** A top-level part of the config. */
+export type ConfigPart = Exclude<keyof ConfigInput, "$schema">;
+
 /** Options of {@linkcode parseConfig}. */
 export interface ParseOptions {
   /** Looks up environment variables; defaults to Deno.env. */
   env?: (name: string) => string | undefined;
   /** Reads `*_file` secrets; defaults to Deno.readTextFileSync. */
   readFile?: (path: string) => string;
+  /**
+   * Only these parts are read and validated (a command that only reads the store need not have
+   * the admin token set); the others are left empty and must not be used.
+   */
+  parts?: readonly ConfigPart[];
 }
 
-/** Reads, substitutes and validates a config file; throws {@linkcode ConfigError}. */
+/** The SQLite file when the config names none, relative to the config's folder. */
+const DEFAULT_SQLITE_FILE = "./data/hero-relay.db";
+
+/** What a part left out by {@linkcode ParseOptions.parts} holds, if the schema requires it. */
+const LEFT_OUT: Partial<Record<ConfigPart, unknown>> = {
+  influencer_hero: { signing_secrets: ["(not read)"] },
+  destinations: {},
+  routes: [],
+};
+
+/**
+ * Reads, substitutes and validates a config file; throws {@linkcode ConfigError}. Relative paths
+ * in it (`*_file`, `store.sqlite`) are taken from the config file's folder, wherever the command
+ * runs.
+ */
 export function loadConfig(path: string, options: ParseOptions = {}): Config {
   let text: string;
   try {
@@ -507,7 +530,15 @@ export function loadConfig(path: string, options: ParseOptions = {}): Config {
     }
     throw new ConfigError(path, [`the file cannot be read: ${(error as Error).message}`]);
   }
-  return parseConfig(text, path, options);
+  const folder = dirname(resolve(path));
+  const config = parseConfig(text, path, {
+    readFile: (file) => Deno.readTextFileSync(resolve(folder, file)),
+    ...options,
+  });
+  if (config.store.postgres === undefined && config.store.sqlite !== ":memory:") {
+    config.store.sqlite = resolve(folder, config.store.sqlite ?? DEFAULT_SQLITE_FILE);
+  }
+  return config;
 }
 
 /**
@@ -520,6 +551,14 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
     raw = JSON.parse(text);
   } catch (error) {
     throw new ConfigError(source, [`the file is not valid JSON: ${jsonError(error)}`]);
+  }
+  if (options.parts !== undefined && isRecord(raw)) {
+    const kept: Record<string, unknown> = { ...LEFT_OUT };
+    for (const part of options.parts) {
+      if (part in raw) kept[part] = raw[part];
+      else delete kept[part];
+    }
+    raw = kept;
   }
   const env = options.env ?? ((name: string) => Deno.env.get(name));
   const readFile = options.readFile ?? ((path: string) => Deno.readTextFileSync(path));
