@@ -110,6 +110,8 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
         write: stdout.writeNow,
         ...(values.hostname !== undefined ? { hostname: values.hostname } : {}),
         ...(port !== undefined ? { port } : {}),
+      }).catch((error) => {
+        throw listenError(error, values.hostname ?? config.listen.hostname);
       }).finally(stdout.flush);
       // Reloads run one at a time, in the order asked for.
       let reloading = Promise.resolve();
@@ -708,6 +710,23 @@ async function openExistingStore(configPath: string): Promise<Store> {
     }
   }
   return await openStore(config);
+}
+
+/**
+ * The error of a listener that could not start on `hostname` because no interface of this
+ * machine has that address, with the way out; other errors as they are.
+ */
+function listenError(error: unknown, hostname: string): unknown {
+  const message = (error as Error).message;
+  const lookup = /failed to lookup address|Name or service not known|nodename nor servname/i
+    .test(message);
+  if (!lookup && !/Cannot assign requested address|os error 99\b/.test(message)) return error;
+  return new Error(
+    `Cannot listen on "${hostname}": ${
+      lookup ? "it is not an address or a known host name" : "no interface of this machine has it"
+    }; give --hostname or listen.hostname an address of this machine, such as 127.0.0.1 ` +
+      "(this machine only) or 0.0.0.0 (every interface)",
+  );
 }
 
 /** The destination names a config file defines, without validating the rest. */

@@ -550,7 +550,7 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(source, [`the file is not valid JSON: ${jsonError(error)}`]);
+    throw new ConfigError(source, [`the file is not valid JSON: ${jsonError(error, text)}`]);
   }
   if (options.parts !== undefined && isRecord(raw)) {
     const kept: Record<string, unknown> = { ...LEFT_OUT };
@@ -884,12 +884,98 @@ function resolveFiles(
   return out;
 }
 
-/** JSON.parse's message without the text it quotes around the mistake (it may be a secret). */
-function jsonError(error: unknown): string {
+/**
+ * Where and what JSON.parse found wrong, as "line 3, column 14: expected ..."; never the text
+ * around the mistake, which may be a secret.
+ */
+function jsonError(error: unknown, text: string): string {
   const message = (error as Error).message;
-  return /^Unexpected token\b|"/.test(message)
-    ? "unexpected character (the text around it is not shown: it may hold a secret)"
-    : message;
+  const offset = jsonErrorOffset(text);
+  const before = text.slice(0, offset).split("\n");
+  const where = `line ${before.length}, column ${before.at(-1)!.length + 1}`;
+  const known = /^([^"]*?) (?:in|after) JSON at position \d+/.exec(message);
+  const what = known !== null
+    ? known[1]!.replace(/^[A-Z]/, (c) => c.toLowerCase())
+    : offset >= text.length
+    ? "unexpected end of the file"
+    : "unexpected character";
+  return `${where}: ${what}`;
+}
+
+/** The offset of the first mistake in text that is not JSON (its length if the text ends early). */
+function jsonErrorOffset(text: string): number {
+  let i = 0;
+  const fail = (): never => {
+    throw i;
+  };
+  const space = () => {
+    while (i < text.length && " \t\n\r".includes(text[i]!)) i++;
+  };
+  const literal = (word: string) => {
+    for (const c of word) text[i] === c ? i++ : fail();
+  };
+  const string = () => {
+    i++;
+    while (i < text.length && text[i] !== '"') {
+      if (text.charCodeAt(i) < 0x20) fail();
+      if (text[i] === "\\") {
+        i++;
+        if (text[i] === "u") {
+          for (let k = 1; k <= 4; k++) if (!/[0-9a-fA-F]/.test(text[i + k] ?? "")) i += k, fail();
+          i += 4;
+        } else if (!'"\\/bfnrt'.includes(text[i] ?? "x")) fail();
+      }
+      i++;
+    }
+    text[i] === '"' ? i++ : fail();
+  };
+  const value = (): void => {
+    space();
+    const c = text[i];
+    if (c === "{") {
+      i++;
+      space();
+      if (text[i] === "}") return void i++;
+      for (;;) {
+        space();
+        text[i] === '"' ? string() : fail();
+        space();
+        text[i] === ":" ? i++ : fail();
+        value();
+        space();
+        if (text[i] === ",") i++;
+        else if (text[i] === "}") return void i++;
+        else fail();
+      }
+    }
+    if (c === "[") {
+      i++;
+      space();
+      if (text[i] === "]") return void i++;
+      for (;;) {
+        value();
+        space();
+        if (text[i] === ",") i++;
+        else if (text[i] === "]") return void i++;
+        else fail();
+      }
+    }
+    if (c === '"') return string();
+    if (c === "t") return literal("true");
+    if (c === "f") return literal("false");
+    if (c === "n") return literal("null");
+    const number = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(text.slice(i));
+    number === null ? fail() : i += number[0].length;
+  };
+  try {
+    value();
+    space();
+    if (i < text.length) fail();
+  } catch (offset) {
+    if (typeof offset !== "number") throw offset;
+    return Math.min(offset, text.length);
+  }
+  return text.length;
 }
 
 function formatIssue(issue: z.core.$ZodIssue): string {

@@ -147,3 +147,60 @@ Deno.test("send-test says why a relay cannot be reached: refused, or no such hos
   assert.equal(dns.code, 1);
   assert.match(dns.stdout, /cannot reach .*: dns error: /);
 });
+
+Deno.test("a JSON mistake is shown by line and column, without the text around it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/config.json`;
+    await Deno.writeTextFile(path, '{\n  "admin": { "token": "hunter2-hunter2-hunter2" x }\n}\n');
+    const { code, stderr } = await runMain(["check", "--config", path]);
+    assert.equal(code, 1);
+    assert.match(
+      stderr,
+      /the file is not valid JSON: line 2, column 49: expected ',' or '}' after property value\n$/,
+    );
+    assert.doesNotMatch(stderr, /hunter2/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a JSON mistake found on reload is logged by line and column too", async () => {
+  const { dir, path } = await relayFolder();
+  const serve = await ServeProcess.start(path, { env: SERVE_ENV });
+  try {
+    // Answered only once serve's start-up code, which sets up the file watcher, has run.
+    const port = JSON.parse(await Deno.readTextFile(path)).listen.port;
+    await (await fetch(`http://127.0.0.1:${port}/healthz`)).body?.cancel();
+    const from = serve.stdout.length;
+    await Deno.writeTextFile(path, '{\n  "listen": {\n    "port": 80,\n  }\n}\n');
+    const failed = await serve.waitForLog(
+      (l) => String(l.msg).startsWith("config reload failed"),
+      15_000,
+      from,
+    );
+    assert.match(
+      String(failed["problems"]),
+      /the file is not valid JSON: line 4, column 3: expected double-quoted property name$/,
+    );
+  } finally {
+    await serve.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("serve --hostname 999.1.1.1 says the address is not one and how to choose one", async () => {
+  const { dir, path } = await relayFolder();
+  try {
+    const { code, stderr } = await runMain(["serve", "--config", path, "--hostname", "999.1.1.1"], {
+      env: SERVE_ENV,
+    });
+    assert.equal(code, 1);
+    assert.match(
+      stderr,
+      /Cannot listen on "999\.1\.1\.1": it is not an address or a known host name; give --hostname/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
