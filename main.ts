@@ -13,6 +13,7 @@ import {
   isEnabled,
   loadConfig,
   parseDuration,
+  type ParseOptions,
   permissionWarning,
 } from "./src/config.ts";
 import { maskUrl } from "./src/destination.ts";
@@ -24,7 +25,8 @@ import { describeStore, openStore, startRelay } from "./src/relay.ts";
 import { SAMPLES } from "./src/samples.ts";
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from "./src/server.ts";
 import { loadTemplates } from "./src/template.ts";
-import type { DeliveryStatus } from "./src/store.ts";
+import type { DeliveryStatus, Store } from "./src/store.ts";
+import { networkErrorMessage } from "./src/http_client.ts";
 import { sign } from "./src/verify.ts";
 
 const VERSION: string = denoJson.version;
@@ -113,6 +115,8 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
         write: stdout.writeNow,
         ...(values.hostname !== undefined ? { hostname: values.hostname } : {}),
         ...(port !== undefined ? { port } : {}),
+      }).catch((error) => {
+        throw listenError(error, values.hostname ?? config.listen.hostname);
       }).finally(stdout.flush);
       // Reloads run one at a time, in the order asked for.
       let reloading = Promise.resolve();
@@ -235,7 +239,7 @@ Options:
       if (values.help) return help("deliveries");
       const status = values.status === undefined ? undefined : parseStatus(values.status);
       const limit = parsePositive(values.limit, "--limit");
-      const store = await openStore(load(values.config));
+      const store = await openExistingStore(values.config);
       try {
         const rows = await store.listDeliveries({
           ...(status ? { status } : {}),
@@ -304,7 +308,7 @@ Options:
       if (!values.dead && (values.destination || values.since)) {
         throw new UsageError("--destination and --since go with --dead");
       }
-      const store = await openStore(load(values.config));
+      const store = await openExistingStore(values.config);
       try {
         let ids = positionals;
         if (values.dead) {
@@ -316,6 +320,10 @@ Options:
             limit: Number.MAX_SAFE_INTEGER,
           });
           ids = dead.map((d) => d.id);
+          if (ids.length === 0) {
+            writeStderr("Nothing to replay: no dead deliveries match\n");
+            return 1;
+          }
         } else {
           for (const id of ids) {
             if (await store.getDelivery(id) === null) {
@@ -352,10 +360,25 @@ Options:
       if (values.help) return help("enable");
       if (positionals.length !== 1) throw new UsageError("Name one destination");
       const name = positionals[0]!;
-      const store = await openStore(load(values.config));
+      const names = destinationNames(values.config);
+      if (!names.includes(name)) {
+        printError(
+          `No destination "${name}" in "${values.config}" (defined: ${
+            names.map((n) => `"${n}"`).join(", ") || "none"
+          })\n`,
+        );
+        return 1;
+      }
+      const store = await openExistingStore(values.config);
       try {
         const changed = await store.setDisabled(name, null, Date.now());
-        print(changed ? `Enabled "${name}"\n` : `"${name}" was not disabled\n`);
+        print(
+          changed
+            ? `Enabled "${name}": its parked deliveries resume\n`
+            : `"${name}" was not disabled by the relay (its endpoint was never found gone); ` +
+              `a destination switched off with "enabled": false in the config is switched on ` +
+              `there\n`,
+        );
         return 0;
       } finally {
         await store.close();
@@ -384,7 +407,16 @@ Options:
       if (values.help) return help("render");
       if (positionals.length !== 1) throw new UsageError("Name one event type");
       const type = positionals[0]!;
-      const config = load(values.config);
+      const config = load(values.config, { parts: ["destinations", "routes", "delivery"] });
+      if (
+        values.route !== undefined && !config.routes.some((r) => r.name === values.route)
+      ) {
+        throw new UsageError(
+          `No route "${values.route}" in "${values.config}" (defined: ${
+            config.routes.map((r) => `"${r.name}"`).join(", ") || "none"
+          })`,
+        );
+      }
       await loadTemplates();
       const runtime = compileConfig(config, values.config, { write: () => {} });
       const payload = values.payload === undefined
@@ -450,7 +482,7 @@ Options:
       if (positionals.length !== 1) throw new UsageError('Name one event type, or "all"');
       let config: Config | null = null;
       if (values.url === undefined || values.secret === undefined) {
-        config = load(values.config);
+        config = load(values.config, { parts: ["listen", "influencer_hero"] });
       }
       const base = values.url ??
         `http://${
@@ -489,7 +521,7 @@ Options:
           print(`${type.padEnd(22)} ${response.status} ${text}\n`);
         } catch (error) {
           failures++;
-          print(`${type.padEnd(22)} cannot reach ${url}: ${(error as Error).name}\n`);
+          print(`${type.padEnd(22)} cannot reach ${url}: ${networkErrorMessage(error)}\n`);
         }
       }
       return failures ? 1 : 0;
@@ -571,7 +603,9 @@ Options:
         timestamp: { type: "string" },
       });
       if (values.help) return help("sign");
-      const secret = values.secret ?? load(values.config).influencer_hero.signing_secrets[0]!;
+      const secret = values.secret ??
+        load(values.config, { parts: ["influencer_hero"] }).influencer_hero
+          .signing_secrets[0]!;
       const timestamp = values.timestamp ?? String(Math.floor(Date.now() / 1000));
       if (!/^[0-9]{1,12}$/.test(timestamp)) throw new UsageError("--timestamp takes Unix seconds");
       const body = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
@@ -695,6 +729,53 @@ function watchFiles(paths: () => Iterable<string>, changed: () => void): { close
   return { close: () => clearInterval(timer) };
 }
 
+/**
+ * Opens the store of the relay `configPath` describes, which must exist: a store command never
+ * creates an empty one (a wrong --config would otherwise show "0 deliveries"). Only the store
+ * part of the config is read. The file is looked at, never opened, before SQLite opens it.
+ */
+async function openExistingStore(configPath: string): Promise<Store> {
+  const config = load(configPath, { parts: ["store"] });
+  const path = config.store.sqlite;
+  if (config.store.postgres === undefined && path !== undefined && path !== ":memory:") {
+    try {
+      Deno.lstatSync(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      throw new Error(
+        `No store at "${path}"; is --config the relay's config? ` +
+          "(the relay creates its store when it first starts)",
+      );
+    }
+  }
+  return await openStore(config);
+}
+
+/**
+ * The error of a listener that could not start on `hostname` because no interface of this
+ * machine has that address, with the way out; other errors as they are.
+ */
+function listenError(error: unknown, hostname: string): unknown {
+  const message = (error as Error).message;
+  const lookup = /failed to lookup address|Name or service not known|nodename nor servname/i
+    .test(message);
+  if (!lookup && !/Cannot assign requested address|os error 99\b/.test(message)) return error;
+  return new Error(
+    `Cannot listen on "${hostname}": ${
+      lookup ? "it is not an address or a known host name" : "no interface of this machine has it"
+    }; give --hostname or listen.hostname an address of this machine, such as 127.0.0.1 ` +
+      "(this machine only) or 0.0.0.0 (every interface)",
+  );
+}
+
+/** The destination names a config file defines, without validating the rest. */
+function destinationNames(configPath: string): string[] {
+  // Reports a file that is no valid JSON with its line and column; destinations are read raw.
+  load(configPath, { parts: ["store"] });
+  const raw = JSON.parse(Deno.readTextFileSync(configPath));
+  return Object.keys(raw?.destinations ?? {});
+}
+
 type Options = Parameters<typeof parseArgs>[0] extends infer T
   ? T extends { options?: infer O } ? NonNullable<O> : never
   : never;
@@ -705,10 +786,23 @@ type Options = Parameters<typeof parseArgs>[0] extends infer T
  */
 const redactor = new Redactor();
 
-/** Loads the config and arms the redactor with its secrets. */
-function load(path: string): Config {
-  const config = loadConfig(path);
-  redactor.set(configSecrets(config));
+/**
+ * Loads the config (only `options.parts` when given) and arms the redactor with its secrets. A
+ * command that reads only some parts still redacts the secrets of all of them where the whole
+ * config loads; where it does not (an unset variable the command has no use for), the errors it
+ * may print were redacted by the relay when it stored them.
+ */
+function load(path: string, options: ParseOptions = {}): Config {
+  const config = loadConfig(path, options);
+  let secrets = configSecrets(config);
+  if (options.parts !== undefined) {
+    try {
+      secrets = configSecrets(loadConfig(path));
+    } catch {
+      // the parts read are redacted
+    }
+  }
+  redactor.set(secrets);
   return config;
 }
 

@@ -142,6 +142,9 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
     }
     if (head === "destinations" && action === "enable" && segments.length === 3) {
       allow(method, "POST");
+      if (!options.destinations().some((d) => d.name === id)) {
+        throw new AdminError(404, `No destination "${id}"`);
+      }
       const changed = await store.setDisabled(id!, null, Date.now());
       if (changed) await options.enabled();
       return json(200, { name: id, enabled: true, changed });

@@ -2,9 +2,10 @@
 // validation, the TypeScript types and the published config.schema.json. Every problem is
 // collected and reported together, each with its JSON path.
 
+import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { EMAIL_PROVIDERS } from "./email_api.ts";
-import { isEventName, KNOWN_EVENT_NAMES } from "./events.ts";
+import { isEventName, KNOWN_EVENT_NAMES, UNKNOWN_EVENT } from "./events.ts";
 import type { SecretKind, SecretValue } from "./redact.ts";
 import { isWebhookSecret } from "./standard_webhooks.ts";
 
@@ -337,9 +338,12 @@ function checkHttpUrl(
 
 const routeSchema = z.strictObject({
   name: z.string().min(1),
-  events: z.union([z.literal("*"), z.array(z.string()).min(1)]).describe(
-    'Event types this route takes, or "*" for all',
-  ),
+  events: z.union([z.string(), z.array(z.string()).min(1)])
+    .transform((value): "*" | string[] => {
+      const list = typeof value === "string" ? [value] : value;
+      return list.includes("*") ? "*" : list;
+    })
+    .describe('Event types this route takes: one, a list, or "*" (also ["*"]) for all'),
   when: z.string().optional().describe("Liquid condition on the payload"),
   to: z.array(z.string()).min(1).describe("Destination names"),
   message: messageSchema.optional(),
@@ -373,10 +377,13 @@ export const CONFIG_SCHEMA = z.strictObject({
     ),
   }).optional().describe("The admin API; off when absent"),
   influencer_hero: z.strictObject({
-    signing_secrets: z.array(secret(z.string().min(1, "expected a non-empty secret"))).min(
-      1,
-      "expected at least one signing secret",
-    ).max(4).describe("Webhook signing secrets; two during a rotation"),
+    signing_secrets: z.array(secret(z.string())).max(4).transform((list) =>
+      list.filter((s) => s !== "")
+    ).refine((list) => list.length > 0, "expected at least one non-empty signing secret")
+      .describe(
+        "Webhook signing secrets; two during a rotation. Empty entries are ignored, so an " +
+          "unset ${OLD_SECRET:-} can stay in the list",
+      ),
     tolerance_seconds: z.number().int().min(1).max(3600).default(300).describe(
       "Largest accepted distance between X-InfluencerHero-Timestamp and now",
     ),
@@ -486,8 +493,80 @@ function collectSecrets(schema: z.core.$ZodType, value: unknown, out: SecretValu
 
 /** The JSON Schema published for editors as config.schema.json. */
 export function configJsonSchema(): unknown {
-  return z.toJSONSchema(CONFIG_SCHEMA, { io: "input" });
+  return widenSchema(z.toJSONSchema(CONFIG_SCHEMA, { io: "input" }), null);
 }
+
+/** A string the loader substitutes (`${VAR}`), accepted where a boolean or a number goes. */
+const SUBSTITUTED = { type: "string", pattern: "\\$\\{[A-Za-z_][A-Za-z0-9_]*" } as const;
+
+/** Keys that hold a secret or a URL: each has a `<key>_file` (lists `<key>_files`) twin. */
+const FILE_TWIN = /(^|_)(url|token|key|secrets|postgres)$/;
+
+/**
+ * Makes the JSON Schema accept what the loader accepts before validation: `${VAR}` strings where
+ * booleans and numbers go (they are validated after substitution), and the `_file` twins that
+ * read a secret or URL from a file, either the key or its twin.
+ */
+function widenSchema(node: unknown, key: string | null): unknown {
+  if (Array.isArray(node)) return node.map((item) => widenSchema(item, null));
+  if (!isRecord(node)) return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) {
+    out[k] = k === "properties" && isRecord(v)
+      ? Object.fromEntries(Object.entries(v).map(([name, s]) => [name, widenSchema(s, name)]))
+      : widenSchema(v, null);
+  }
+  const type = out["type"];
+  if (key !== "$schema" && (type === "boolean" || type === "number" || type === "integer")) {
+    const { description, default: fallback, ...rest } = out;
+    return {
+      ...(description !== undefined ? { description } : {}),
+      ...(fallback !== undefined ? { default: fallback } : {}),
+      anyOf: [rest, SUBSTITUTED],
+    };
+  }
+  if (
+    Array.isArray(out["anyOf"]) &&
+    out["anyOf"].some((o) => isRecord(o) && o["type"] === "string" && "enum" in o) &&
+    out["anyOf"].some((o) => isRecord(o) && isRecord(o["anyOf"]))
+  ) {
+    // bool: true/false (each now widened) or "true"/"false"/"": flatten one level.
+    out["anyOf"] = out["anyOf"].flatMap((o) =>
+      isRecord(o) && Array.isArray(o["anyOf"]) ? o["anyOf"] : [o]
+    ).filter((o, i, all) => all.findIndex((x) => JSON.stringify(x) === JSON.stringify(o)) === i);
+  }
+  const properties = out["properties"];
+  if (type === "object" && isRecord(properties)) {
+    const required = new Set(Array.isArray(out["required"]) ? out["required"] as string[] : []);
+    const alternatives: unknown[] = [];
+    for (const [name, schema] of Object.entries({ ...properties })) {
+      if (!FILE_TWIN.test(name) || !isRecord(schema)) continue;
+      const list = schema["type"] === "array";
+      const twin = list ? `${name}_files` : `${name}_file`;
+      properties[twin] = list
+        ? { description: `Files holding "${name}", one per entry`, type: "array", items: FILE }
+        : { ...FILE, description: `A file holding "${name}" (trailing newline removed)` };
+      // Each alternative names its keys in "properties" too, as strict validators require.
+      const has = (...keys: string[]) => ({
+        type: "object",
+        properties: Object.fromEntries(keys.map((k) => [k, true])),
+        required: keys,
+      });
+      alternatives.push(
+        required.has(name) ? { oneOf: [has(name), has(twin)] } : { not: has(name, twin) },
+      );
+      required.delete(name);
+    }
+    if (alternatives.length > 0) {
+      out["required"] = [...required];
+      if (required.size === 0) delete out["required"];
+      out["allOf"] = alternatives;
+    }
+  }
+  return out;
+}
+
+const FILE = { type: "string", minLength: 1 } as const;
 
 /** A config that cannot be used, with every problem found. */
 export class ConfigError extends Error {
@@ -501,15 +580,37 @@ export class ConfigError extends Error {
   }
 }
 
+/** A top-level part of the config. */
+export type ConfigPart = Exclude<keyof ConfigInput, "$schema">;
+
 /** Options of {@linkcode parseConfig}. */
 export interface ParseOptions {
   /** Looks up environment variables; defaults to Deno.env. */
   env?: (name: string) => string | undefined;
   /** Reads `*_file` secrets; defaults to Deno.readTextFileSync. */
   readFile?: (path: string) => string;
+  /**
+   * Only these parts are read and validated (a command that only reads the store need not have
+   * the admin token set); the others are left empty and must not be used.
+   */
+  parts?: readonly ConfigPart[];
 }
 
-/** Reads, substitutes and validates a config file; throws {@linkcode ConfigError}. */
+/** The SQLite file when the config names none, relative to the config's folder. */
+const DEFAULT_SQLITE_FILE = "./data/hero-relay.db";
+
+/** What a part left out by {@linkcode ParseOptions.parts} holds, if the schema requires it. */
+const LEFT_OUT: Partial<Record<ConfigPart, unknown>> = {
+  influencer_hero: { signing_secrets: ["(not read)"] },
+  destinations: {},
+  routes: [],
+};
+
+/**
+ * Reads, substitutes and validates a config file; throws {@linkcode ConfigError}. Relative paths
+ * in it (`*_file`, `store.sqlite`) are taken from the config file's folder, wherever the command
+ * runs.
+ */
 export function loadConfig(path: string, options: ParseOptions = {}): Config {
   let text: string;
   try {
@@ -523,7 +624,15 @@ export function loadConfig(path: string, options: ParseOptions = {}): Config {
     }
     throw new ConfigError(path, [`the file cannot be read: ${(error as Error).message}`]);
   }
-  return parseConfig(text, path, options);
+  const folder = dirname(resolve(path));
+  const config = parseConfig(text, path, {
+    readFile: (file) => Deno.readTextFileSync(resolve(folder, file)),
+    ...options,
+  });
+  if (config.store.postgres === undefined && config.store.sqlite !== ":memory:") {
+    config.store.sqlite = resolve(folder, config.store.sqlite ?? DEFAULT_SQLITE_FILE);
+  }
+  return config;
 }
 
 /**
@@ -535,14 +644,25 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(source, [`the file is not valid JSON: ${jsonError(error)}`]);
+    throw new ConfigError(source, [`the file is not valid JSON: ${jsonError(error, text)}`]);
+  }
+  if (options.parts !== undefined && isRecord(raw)) {
+    const kept: Record<string, unknown> = { ...LEFT_OUT };
+    for (const part of options.parts) {
+      if (part in raw) kept[part] = raw[part];
+      else delete kept[part];
+    }
+    raw = kept;
   }
   const env = options.env ?? ((name: string) => Deno.env.get(name));
   const readFile = options.readFile ?? ((path: string) => Deno.readTextFileSync(path));
   const missing: Array<{ path: (string | number)[]; problem: string }> = [];
   const substituted = substitute(raw, [], env, missing);
   const files = resolveFiles(substituted, [], readFile, missing);
-  const result = CONFIG_SCHEMA.safeParse(files);
+  let result = CONFIG_SCHEMA.safeParse(files);
+  if (!result.success && numbersFromVariables(raw, files, result.error.issues)) {
+    result = CONFIG_SCHEMA.safeParse(files);
+  }
   const problems: string[] = [];
   const disabled = disabledDestinations(files);
   for (const { path, problem } of missing) {
@@ -558,6 +678,38 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
   return (result as { data: Config }).data;
 }
 
+/**
+ * Turns `${VAR}` strings where a number goes ("port": "${PORT:-8080}") into that number, in
+ * place; true when any changed. A string written literally stays an error.
+ */
+function numbersFromVariables(raw: unknown, files: unknown, issues: z.core.$ZodIssue[]): boolean {
+  let changed = false;
+  for (const issue of issues) {
+    if (issue.code !== "invalid_type" || issue.expected !== "number") continue;
+    const path = issue.path as (string | number)[];
+    const parent = at(files, path.slice(0, -1)) as Record<string | number, unknown> | undefined;
+    const written = at(raw, path);
+    const value = parent?.[path.at(-1)!];
+    if (
+      typeof written === "string" && written.includes("${") && typeof value === "string" &&
+      /^-?[0-9]+(\.[0-9]+)?$/.test(value)
+    ) {
+      parent![path.at(-1)!] = Number(value);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+function at(value: unknown, path: (string | number)[]): unknown {
+  let node = value;
+  for (const part of path) {
+    if (typeof node !== "object" || node === null) return undefined;
+    node = (node as Record<string | number, unknown>)[part];
+  }
+  return node;
+}
+
 /** Warnings that do not stop the relay, such as event names Influencer Hero does not document. */
 export function configWarnings(config: Config): string[] {
   const warnings: string[] = [];
@@ -571,14 +723,43 @@ export function configWarnings(config: Config): string[] {
   config.routes.forEach((route, i) => {
     if (route.events === "*") return;
     route.events.forEach((name, j) => {
-      if (isEventName(name) && !KNOWN_EVENT_NAMES.has(name)) {
+      if (isEventName(name) && !KNOWN_EVENT_NAMES.has(name) && name !== UNKNOWN_EVENT) {
         warnings.push(
-          `routes[${i}].events[${j}]: "${name}" is not a documented Influencer Hero event type`,
+          `routes[${i}].events[${j}]: "${name}" is not a documented Influencer Hero event type ` +
+            `(did you mean "${closestEventName(name)}"?); it stays routable, for types added later`,
         );
       }
     });
   });
   return warnings;
+}
+
+/** The known event type nearest to `name` in edit distance. */
+function closestEventName(name: string): string {
+  let best = "";
+  let bestDistance = Infinity;
+  for (const known of KNOWN_EVENT_NAMES) {
+    const distance = editDistance(name, known);
+    if (distance < bestDistance) [best, bestDistance] = [known, distance];
+  }
+  return best;
+}
+
+/** Levenshtein distance, with a swap of two neighbours counted as one edit. */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      const row = rows[i]!;
+      row[j] = Math.min(rows[i - 1]![j]! + 1, row[j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        row[j] = Math.min(row[j]!, rows[i - 2]![j - 2]! + 1);
+      }
+    }
+  }
+  return rows[a.length]![b.length]!;
 }
 
 /**
@@ -673,7 +854,7 @@ export function crossCheck(config: Config): string[] {
         if (!isEventName(name)) {
           problems.push(
             `routes[${i}].events[${j}]: "${name}" is not an event type ` +
-              '(expected lowercase letters, digits and "_", or "*" for all)',
+              '(expected lowercase letters, digits and "_")',
           );
         }
       });
@@ -797,12 +978,98 @@ function resolveFiles(
   return out;
 }
 
-/** JSON.parse's message without the text it quotes around the mistake (it may be a secret). */
-function jsonError(error: unknown): string {
+/**
+ * Where and what JSON.parse found wrong, as "line 3, column 14: expected ..."; never the text
+ * around the mistake, which may be a secret.
+ */
+function jsonError(error: unknown, text: string): string {
   const message = (error as Error).message;
-  return /^Unexpected token\b|"/.test(message)
-    ? "unexpected character (the text around it is not shown: it may hold a secret)"
-    : message;
+  const offset = jsonErrorOffset(text);
+  const before = text.slice(0, offset).split("\n");
+  const where = `line ${before.length}, column ${before.at(-1)!.length + 1}`;
+  const known = /^([^"]*?) (?:in|after) JSON at position \d+/.exec(message);
+  const what = known !== null
+    ? known[1]!.replace(/^[A-Z]/, (c) => c.toLowerCase())
+    : offset >= text.length
+    ? "unexpected end of the file"
+    : "unexpected character";
+  return `${where}: ${what}`;
+}
+
+/** The offset of the first mistake in text that is not JSON (its length if the text ends early). */
+function jsonErrorOffset(text: string): number {
+  let i = 0;
+  const fail = (): never => {
+    throw i;
+  };
+  const space = () => {
+    while (i < text.length && " \t\n\r".includes(text[i]!)) i++;
+  };
+  const literal = (word: string) => {
+    for (const c of word) text[i] === c ? i++ : fail();
+  };
+  const string = () => {
+    i++;
+    while (i < text.length && text[i] !== '"') {
+      if (text.charCodeAt(i) < 0x20) fail();
+      if (text[i] === "\\") {
+        i++;
+        if (text[i] === "u") {
+          for (let k = 1; k <= 4; k++) if (!/[0-9a-fA-F]/.test(text[i + k] ?? "")) i += k, fail();
+          i += 4;
+        } else if (!'"\\/bfnrt'.includes(text[i] ?? "x")) fail();
+      }
+      i++;
+    }
+    text[i] === '"' ? i++ : fail();
+  };
+  const value = (): void => {
+    space();
+    const c = text[i];
+    if (c === "{") {
+      i++;
+      space();
+      if (text[i] === "}") return void i++;
+      for (;;) {
+        space();
+        text[i] === '"' ? string() : fail();
+        space();
+        text[i] === ":" ? i++ : fail();
+        value();
+        space();
+        if (text[i] === ",") i++;
+        else if (text[i] === "}") return void i++;
+        else fail();
+      }
+    }
+    if (c === "[") {
+      i++;
+      space();
+      if (text[i] === "]") return void i++;
+      for (;;) {
+        value();
+        space();
+        if (text[i] === ",") i++;
+        else if (text[i] === "]") return void i++;
+        else fail();
+      }
+    }
+    if (c === '"') return string();
+    if (c === "t") return literal("true");
+    if (c === "f") return literal("false");
+    if (c === "n") return literal("null");
+    const number = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(text.slice(i));
+    number === null ? fail() : i += number[0].length;
+  };
+  try {
+    value();
+    space();
+    if (i < text.length) fail();
+  } catch (offset) {
+    if (typeof offset !== "number") throw offset;
+    return Math.min(offset, text.length);
+  }
+  return text.length;
 }
 
 function formatIssue(issue: z.core.$ZodIssue): string {

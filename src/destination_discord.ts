@@ -5,7 +5,7 @@
 
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
 import { maskUrl } from "./destination.ts";
-import type { Message } from "./message.ts";
+import { type Message, withoutLongUrls } from "./message.ts";
 import {
   answerJson,
   attempt,
@@ -40,6 +40,8 @@ export const DISCORD_LIMITS = {
   footer: 2048,
   author: 256,
   total: 6000,
+  /** Embed URLs (url, author.url, author.icon_url, thumbnail.url), refused when longer. */
+  url: 2048,
 } as const;
 
 /** A Discord webhook. */
@@ -108,10 +110,11 @@ export function classifyDiscord(answer: HttpAnswer, now: number): Outcome {
 
 /** The webhook body of a message: one embed, every piece of payload text Markdown-escaped. */
 export function discordMessage(
-  message: Message,
+  input: Message,
   options: { footer?: string; timestamp?: string; username?: string; avatarUrl?: string } = {},
 ): Record<string, unknown> {
   const L = DISCORD_LIMITS;
+  const message = withoutLongUrls(input, L.url);
   const embed: Record<string, unknown> = { type: "rich" };
   const title = fitMarkdown(message.title, L.title);
   if (title) embed["title"] = title;

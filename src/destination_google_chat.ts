@@ -4,7 +4,7 @@
 
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
 import { maskUrl } from "./destination.ts";
-import { type Message, plainText } from "./message.ts";
+import { type Message, plainText, withoutLongUrls } from "./message.ts";
 import { attempt, type Built, customBody, fit, preview, withinBytes } from "./outbound.ts";
 import { classifyHttp, describe, type HttpAnswer, type Outcome } from "./retry.ts";
 import { htmlEscape } from "./template.ts";
@@ -61,11 +61,15 @@ export function classifyGoogleChat(answer: HttpAnswer, now: number): Outcome {
 /** Google Chat's limit on a whole message; the rest is left for the request's own overhead. */
 const GOOGLE_CHAT_MAX_BYTES = 30_000;
 
+/** Longest URL sent in a card. Google Chat documents none; 2,048 is the web's safe length. */
+const GOOGLE_CHAT_URL_LIMIT = 2048;
+
 /**
  * The webhook body of a message: one cardsV2 card and a plain-text fallback, under Google Chat's
  * 32,000 bytes per message.
  */
-export function googleChatMessage(message: Message): Record<string, unknown> {
+export function googleChatMessage(input: Message): Record<string, unknown> {
+  const message = withoutLongUrls(input, GOOGLE_CHAT_URL_LIMIT);
   return withinBytes(
     GOOGLE_CHAT_MAX_BYTES,
     { textMax: 4000, fieldCount: Math.min(message.fields.length, 25) },

@@ -4,7 +4,7 @@
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
 import { maskUrl } from "./destination.ts";
 import { type OutgoingRequest, sendHttp } from "./http_client.ts";
-import { type Message, plainText } from "./message.ts";
+import { type Message, plainText, withoutLongUrls } from "./message.ts";
 import { classifyHttp, describe, type HttpAnswer, type Outcome } from "./retry.ts";
 import { slackEscape, truncateText } from "./template.ts";
 
@@ -75,8 +75,12 @@ export function classifySlack(answer: HttpAnswer, now: number): Outcome {
   return classifyHttp(answer, now);
 }
 
+/** Slack refuses a message with an `image_url` or `url` over 3,000 characters. */
+const SLACK_URL_LIMIT = 3000;
+
 /** The Block Kit body of a message, every piece of payload text escaped for mrkdwn. */
-export function slackMessage(message: Message): Record<string, unknown> {
+export function slackMessage(input: Message): Record<string, unknown> {
+  const message = withoutLongUrls(input, SLACK_URL_LIMIT);
   const blocks: unknown[] = [];
   if (message.title) {
     blocks.push({

@@ -5,7 +5,7 @@
 
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
 import { maskUrl } from "./destination.ts";
-import type { Message } from "./message.ts";
+import { type Message, withoutLongUrls } from "./message.ts";
 import { attempt, type Built, customBody, fit, preview, withinBytes } from "./outbound.ts";
 import { classifyHttp, describe, type HttpAnswer, type Outcome } from "./retry.ts";
 
@@ -68,10 +68,17 @@ export function classifyTeams(answer: HttpAnswer, now: number): Outcome {
 const TEAMS_MAX_BYTES = 26_000;
 
 /**
+ * Longest URL sent in a card. Teams documents none; 2,048 is what its clients and Power
+ * Automate are known to handle.
+ */
+const TEAMS_URL_LIMIT = 2048;
+
+/**
  * The Workflows envelope around an Adaptive Card 1.4 showing the message, under Teams' 28 KB:
  * long text is cut to 1000 characters first, then fields are dropped from the end.
  */
-export function teamsMessage(message: Message): Record<string, unknown> {
+export function teamsMessage(input: Message): Record<string, unknown> {
+  const message = withoutLongUrls(input, TEAMS_URL_LIMIT);
   return withinBytes(
     TEAMS_MAX_BYTES,
     { textMax: 5000, fieldCount: Math.min(message.fields.length, 25) },

@@ -4,7 +4,7 @@
 
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
 import { maskUrl } from "./destination.ts";
-import type { Message } from "./message.ts";
+import { type Message, withoutLongUrls } from "./message.ts";
 import {
   answerJson,
   attempt,
@@ -128,11 +128,15 @@ export function classifyTelegram(answer: HttpAnswer, now: number): Outcome {
   return classifyHttp(answer, now);
 }
 
+/** Longest URL sent in a link or preview. Telegram documents none; 2,048 is the web's safe length. */
+const TELEGRAM_URL_LIMIT = 2048;
+
 /**
  * The `text`, `parse_mode` and link preview of a message. The visible text (tags excluded)
  * stays within 4096 characters: the body text gives way first, then fields from the end.
  */
-export function telegramMessage(message: Message): Record<string, unknown> {
+export function telegramMessage(input: Message): Record<string, unknown> {
+  const message = withoutLongUrls(input, TELEGRAM_URL_LIMIT);
   const title = fit(message.title, 256);
   const author = message.author ? fit(message.author.name, 256) : "";
   let fields = message.fields.map((f) => ({ name: fit(f.name, 256), value: fit(f.value, 1024) }));

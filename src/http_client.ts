@@ -160,3 +160,19 @@ function networkError(error: unknown): string {
   if (/reset|closed|incomplete/i.test(message)) return "connection closed";
   return `network error (${name})`;
 }
+
+/**
+ * What went wrong with a request that got no answer, in the network's own words: "tcp connect
+ * error: Connection refused (os error 111)", "dns error: failed to lookup address information:
+ * Name or service not known", "timed out after 15 s".
+ */
+export function networkErrorMessage(error: unknown, timeoutMs?: number): string {
+  const { name, message, cause } = error as Error;
+  if (name === "TimeoutError") {
+    return timeoutMs === undefined ? "timed out" : `timed out after ${timeoutMs / 1000} s`;
+  }
+  const text = cause instanceof Error ? cause.message : message;
+  return text
+    .replace(/^error sending request for url \([^)]*\):\s*/, "")
+    .replace(/^client error \([A-Za-z]+\):\s*/, "") || name;
+}

@@ -2,7 +2,7 @@
 // POST /v1/account/create_webhook (409 = already registered) and /v1/account/delete_webhook
 // (400 "Webhook URL not found" = already gone).
 
-import { USER_AGENT } from "./http_client.ts";
+import { networkErrorMessage, USER_AGENT } from "./http_client.ts";
 
 /** The public API's base URL. */
 export const API_URL = "https://api.influencer-hero.com";
@@ -68,7 +68,7 @@ export async function registerWebhooks(options: RegisterOptions): Promise<Regist
         eventType,
         url,
         outcome: "failed",
-        detail: `cannot reach the API (${(error as Error).name})`,
+        detail: `cannot reach the API: ${networkErrorMessage(error, options.timeoutMs ?? 15_000)}`,
       });
       continue;
     }

@@ -126,6 +126,24 @@ export function plainText(message: Message): string {
   return lines.filter((l) => l !== "").join("\n");
 }
 
+/**
+ * The message without the URLs longer than `max` characters (the link, the image, the author's
+ * link and icon), for a service that refuses a message holding one: the rest still goes out.
+ */
+export function withoutLongUrls(message: Message, max: number): Message {
+  const fits = (url: string | null | undefined) => url != null && url.length <= max;
+  return {
+    ...message,
+    link: fits(message.link?.url) ? message.link : null,
+    image: fits(message.image) ? message.image : null,
+    author: message.author && {
+      name: message.author.name,
+      url: fits(message.author.url) ? message.author.url : null,
+      icon: fits(message.author.icon) ? message.author.icon : null,
+    },
+  };
+}
+
 /** Collapses runs of white space on one line; titles and names are single lines. */
 function clean(text: string): string {
   return text.replace(/\s+/g, " ").trim();

@@ -235,6 +235,9 @@ Deno.test("the admin API enables a destination disabled because its endpoint was
     );
     const again = await admin("/destinations/sink/enable", { method: "POST" });
     assert.equal((await again.json()).changed, false);
+    const unknown = await admin("/destinations/nosuch/enable", { method: "POST" });
+    assert.equal(unknown.status, 404);
+    assert.deepEqual(await unknown.json(), { ok: false, error: 'No destination "nosuch"' });
   } finally {
     await close();
   }

@@ -83,7 +83,10 @@ Deno.test("unknown keys, wrong types and bad values are all reported at once", (
   const text = found.join("\n");
   assert.match(text, /listen\.port: expected number, received string/);
   assert.match(text, /listen\.hostnme: unknown key "hostnme"/);
-  assert.match(text, /influencer_hero\.signing_secrets: expected at least one signing secret/);
+  assert.match(
+    text,
+    /influencer_hero\.signing_secrets: expected at least one non-empty signing secret/,
+  );
   assert.match(text, /influencer_hero\.tolerance_seconds: /);
   assert.match(text, /destinations\.slack\.retries: unknown key "retries"/);
   assert.match(text, /destinations\.weird\.type: expected one of "console", "slack", "http"/);
