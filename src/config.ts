@@ -454,8 +454,12 @@ function collectSecrets(schema: z.core.$ZodType, value: unknown, out: SecretValu
     case "prefault":
     case "readonly":
       return collectSecrets(def["innerType"] as z.core.$ZodType, value, out);
-    case "pipe":
-      return collectSecrets(def["out"] as z.core.$ZodType, value, out);
+    case "pipe": {
+      // A transform's output has no schema of its own: the input's says where secrets are.
+      const to = def["out"] as z.core.$ZodType;
+      const from = to._zod.def.type === "transform" ? def["in"] : to;
+      return collectSecrets(from as z.core.$ZodType, value, out);
+    }
     case "object": {
       if (!isRecord(value)) return;
       const shape = def["shape"] as Record<string, z.core.$ZodType>;

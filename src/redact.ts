@@ -99,12 +99,16 @@ function secretParts({ value, kind }: SecretValue): string[] {
     const password = safeDecode(url.password);
     if (user !== "") parts.push(user, `\0${user}\0${password}`, `${user}:${password}`);
     if (password !== "") parts.push(password);
-    const rest = url.pathname + url.search;
-    if (rest.length > 1) parts.push(rest, url.pathname, url.search);
-    for (const segment of url.pathname.split("/")) {
-      if (isTokenLike(segment)) parts.push(segment);
+    // The path and query are secret where they carry a token (a Slack or Discord webhook's); a
+    // database name or "?sslmode=require" is not, and "/relay" would be cut out of every path.
+    const tokens = [
+      ...url.pathname.split("/").filter(isTokenLike),
+      ...[...url.searchParams.values()].filter(isTokenLike),
+    ];
+    if (tokens.length > 0) {
+      const rest = url.pathname + url.search;
+      parts.push(rest, url.pathname, ...(url.search === "" ? [] : [url.search]), ...tokens);
     }
-    for (const [, v] of url.searchParams) if (isTokenLike(v)) parts.push(v);
   }
   return parts;
 }

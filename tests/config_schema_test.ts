@@ -7,7 +7,9 @@ import { runMain } from "./process_helpers.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const schema = JSON.parse(await Deno.readTextFile(new URL("config.schema.json", ROOT)));
-const validate = new Ajv2020({ strict: true, allErrors: true }).compile(schema);
+// "x-secret" is the schema's own annotation of secret fields (with the standard writeOnly).
+const validate = new Ajv2020({ strict: true, allErrors: true }).addVocabulary(["x-secret"])
+  .compile(schema);
 
 /** Plausible values for every variable the README's configs name. */
 const ENV: Record<string, string> = {
