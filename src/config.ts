@@ -270,7 +270,7 @@ const destinationSchema = z.discriminatedUnion("type", [
         "SMTP server: smtp://user:password@host:587 (STARTTLS when offered; add " +
           "?requireTLS=true to insist) or smtps://user:password@host:465 (a secret)",
       ),
-      "url",
+      "credentials",
     ).optional(),
     provider: z.enum(EMAIL_PROVIDERS).optional().describe("E-mail API instead of SMTP"),
     api_key: secret(z.string().describe("The provider's API key or server token (a secret)"))
@@ -391,7 +391,7 @@ export const CONFIG_SCHEMA = z.strictObject({
         'PostgreSQL connection URL, such as "${DATABASE_URL}" (a secret): several relays may ' +
           "share one database",
       ),
-      "url",
+      "credentials",
     ).optional(),
   }).prefault({}).describe('The store: "sqlite" or "postgres", not both'),
   delivery: z.strictObject({

@@ -52,6 +52,15 @@ Deno.test("Redactor takes apart URLs, SMTP credentials and header values", () =>
     ["POST /services failed: webhooks are off", "POST /services failed: webhooks are off"],
   ];
   for (const [text, expected] of cases) assert.equal(redactor.redact(text), expected, text);
+  // A database URL: the password is the secret, the database name is not.
+  redactor.set([{
+    value: "postgres://hero_relay:pg-secret-7@db:5432/relay_db",
+    kind: "credentials",
+  }]);
+  assert.equal(
+    redactor.redact("postgres://hero_relay:***@db:5432/relay_db; pg-secret-7"),
+    `postgres://${REDACTED}:***@db:5432/relay_db; ${REDACTED}`,
+  );
 });
 
 Deno.test("Redactor leaves short values alone and cuts a secret's beginning at a cut end", () => {
