@@ -422,13 +422,20 @@ export type MessageConfig = z.output<typeof messageSchema>;
 /** Retry settings as written. */
 export type RetryConfig = z.output<typeof retrySchema>;
 
+/** What each parsed config read from `*_file` files: secrets too, whichever field they fill. */
+const FILE_VALUES = new WeakMap<Config, string[]>();
+
 /**
  * Every secret in a validated config, found through the fields the schema marks with
- * `secret()`: the redactor's input, collected once per config load.
+ * `secret()`, and whatever was read from a `*_file`: the redactor's input, collected once per
+ * config load.
  */
 export function configSecrets(config: Config): SecretValue[] {
   const out: SecretValue[] = [];
   collectSecrets(CONFIG_SCHEMA, config, out);
+  for (const value of FILE_VALUES.get(config) ?? []) {
+    if (value !== "") out.push({ value, kind: "text" });
+  }
   return out;
 }
 
@@ -541,7 +548,12 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
   const readFile = options.readFile ?? ((path: string) => Deno.readTextFileSync(path));
   const missing: Array<{ path: (string | number)[]; problem: string }> = [];
   const substituted = substitute(raw, [], env, missing);
-  const files = resolveFiles(substituted, [], readFile, missing);
+  const fileValues: string[] = [];
+  const files = resolveFiles(substituted, [], (path) => {
+    const text = readFile(path);
+    fileValues.push(text.replace(/\r?\n$/, ""));
+    return text;
+  }, missing);
   const result = CONFIG_SCHEMA.safeParse(files);
   const problems: string[] = [];
   const disabled = disabledDestinations(files);
@@ -555,7 +567,9 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
     problems.push(...valueProblems(result.data));
   }
   if (problems.length > 0) throw new ConfigError(source, problems);
-  return (result as { data: Config }).data;
+  const config = (result as { data: Config }).data;
+  FILE_VALUES.set(config, fileValues);
+  return config;
 }
 
 /** Warnings that do not stop the relay, such as event names Influencer Hero does not document. */
