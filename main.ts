@@ -248,7 +248,7 @@ Options:
           limit,
         });
         if (values.json) {
-          print(rows.map((r) => JSON.stringify(r) + "\n").join(""));
+          print(rows.map((r) => redactor.stringify(r) + "\n").join(""));
           return 0;
         }
         const table = [[

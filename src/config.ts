@@ -271,7 +271,7 @@ const destinationSchema = z.discriminatedUnion("type", [
         "SMTP server: smtp://user:password@host:587 (STARTTLS when offered; add " +
           "?requireTLS=true to insist) or smtps://user:password@host:465 (a secret)",
       ),
-      "url",
+      "credentials",
     ).optional(),
     provider: z.enum(EMAIL_PROVIDERS).optional().describe("E-mail API instead of SMTP"),
     api_key: secret(z.string().describe("The provider's API key or server token (a secret)"))
@@ -398,7 +398,7 @@ export const CONFIG_SCHEMA = z.strictObject({
         'PostgreSQL connection URL, such as "${DATABASE_URL}" (a secret): several relays may ' +
           "share one database",
       ),
-      "url",
+      "credentials",
     ).optional(),
   }).prefault({}).describe('The store: "sqlite" or "postgres", not both'),
   delivery: z.strictObject({
@@ -429,13 +429,20 @@ export type MessageConfig = z.output<typeof messageSchema>;
 /** Retry settings as written. */
 export type RetryConfig = z.output<typeof retrySchema>;
 
+/** What each parsed config read from `*_file` files: secrets too, whichever field they fill. */
+const FILE_VALUES = new WeakMap<Config, string[]>();
+
 /**
  * Every secret in a validated config, found through the fields the schema marks with
- * `secret()`: the redactor's input, collected once per config load.
+ * `secret()`, and whatever was read from a `*_file`: the redactor's input, collected once per
+ * config load.
  */
 export function configSecrets(config: Config): SecretValue[] {
   const out: SecretValue[] = [];
   collectSecrets(CONFIG_SCHEMA, config, out);
+  for (const value of FILE_VALUES.get(config) ?? []) {
+    if (value !== "") out.push({ value, kind: "text" });
+  }
   return out;
 }
 
@@ -662,7 +669,12 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
   const readFile = options.readFile ?? ((path: string) => Deno.readTextFileSync(path));
   const missing: Array<{ path: (string | number)[]; problem: string }> = [];
   const substituted = substitute(raw, [], env, missing);
-  const files = resolveFiles(substituted, [], readFile, missing);
+  const fileValues: string[] = [];
+  const files = resolveFiles(substituted, [], (path) => {
+    const text = readFile(path);
+    fileValues.push(text.replace(/\r?\n$/, ""));
+    return text;
+  }, missing);
   let result = CONFIG_SCHEMA.safeParse(files);
   if (!result.success && numbersFromVariables(raw, files, result.error.issues)) {
     result = CONFIG_SCHEMA.safeParse(files);
@@ -679,7 +691,9 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
     problems.push(...valueProblems(result.data));
   }
   if (problems.length > 0) throw new ConfigError(source, problems);
-  return (result as { data: Config }).data;
+  const config = (result as { data: Config }).data;
+  FILE_VALUES.set(config, fileValues);
+  return config;
 }
 
 /**

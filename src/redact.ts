@@ -4,8 +4,11 @@
 // segments and query values, SMTP user and password, a header's credential), and one pattern
 // replaces them all.
 
-/** How a secret value is read: a plain secret, a URL that carries tokens, or a header value. */
-export type SecretKind = "text" | "url" | "header";
+/**
+ * How a secret value is read: a plain secret; a URL whose path and query carry tokens (a
+ * webhook URL); a URL whose user and password are the secret (SMTP, PostgreSQL); a header value.
+ */
+export type SecretKind = "text" | "url" | "credentials" | "header";
 
 /** One configured secret. */
 export interface SecretValue {
@@ -88,7 +91,7 @@ function secretParts({ value, kind }: SecretValue): string[] {
       if (decoded !== null) parts.push(decoded, ...decoded.split(":"));
     }
   }
-  if (kind === "url") {
+  if (kind === "url" || kind === "credentials") {
     let url: URL;
     try {
       url = new URL(value);
@@ -99,16 +102,13 @@ function secretParts({ value, kind }: SecretValue): string[] {
     const password = safeDecode(url.password);
     if (user !== "") parts.push(user, `\0${user}\0${password}`, `${user}:${password}`);
     if (password !== "") parts.push(password);
-    // The path and query are secret where they carry a token (a Slack or Discord webhook's); a
-    // database name or "?sslmode=require" is not, and "/relay" would be cut out of every path.
-    const tokens = [
-      ...url.pathname.split("/").filter(isTokenLike),
-      ...[...url.searchParams.values()].filter(isTokenLike),
-    ];
-    if (tokens.length > 0) {
-      const rest = url.pathname + url.search;
-      parts.push(rest, url.pathname, ...(url.search === "" ? [] : [url.search]), ...tokens);
+    if (kind === "credentials") return parts;
+    const rest = url.pathname + url.search;
+    if (rest.length > 1) parts.push(rest, url.pathname, url.search);
+    for (const segment of url.pathname.split("/")) {
+      if (isTokenLike(segment)) parts.push(segment);
     }
+    for (const [, v] of url.searchParams) if (isTokenLike(v)) parts.push(v);
   }
   return parts;
 }

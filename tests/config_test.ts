@@ -253,3 +253,28 @@ Deno.test("the schema marks every secret field, and configSecrets() finds each v
   assert.equal(schema.match(/"x-secret"/g)?.length, schema.match(/"writeOnly":true/g)?.length);
   assert.ok((schema.match(/"x-secret"/g)?.length ?? 0) >= 14);
 });
+
+Deno.test("configSecrets() also holds whatever a *_file supplied, whichever field it fills", () => {
+  const files: Record<string, string> = {
+    "/run/secrets/ih": "signing-secret-from-file\n",
+    "/run/secrets/chat": "-100123456789\n",
+  };
+  const config = parseConfig(
+    JSON.stringify({
+      influencer_hero: { signing_secrets_files: ["/run/secrets/ih"] },
+      destinations: {
+        tg: {
+          type: "telegram",
+          bot_token: "123456:telegram-token",
+          chat_id_file: "/run/secrets/chat",
+        },
+      },
+      routes: [],
+    }),
+    "test",
+    { readFile: (path) => files[path]! },
+  );
+  const values = configSecrets(config).map((s) => s.value);
+  assert.ok(values.includes("signing-secret-from-file"));
+  assert.ok(values.includes("-100123456789"), "a file's content is a secret even in chat_id");
+});
