@@ -93,7 +93,8 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
       });
       if (values.help) return help("serve");
       const config = loadConfig(values.config);
-      // Log lines and console messages share one buffer, so they stay in order.
+      // Log lines alone go to standard output, so it stays JSON lines; console destinations
+      // print on standard error.
       const stdout = new BufferedWriter(writeStdout, {
         onError: (error) =>
           writeStderr(`hero-relay: cannot write logs to stdout (${(error as Error).name})\n`),
@@ -107,7 +108,7 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
         config,
         source: values.config,
         log,
-        write: stdout.writeNow,
+        write: writeStderr,
         ...(values.hostname !== undefined ? { hostname: values.hostname } : {}),
         ...(port !== undefined ? { port } : {}),
       }).catch((error) => {
