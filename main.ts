@@ -25,7 +25,7 @@ import { describeStore, openStore, startRelay } from "./src/relay.ts";
 import { SAMPLES } from "./src/samples.ts";
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from "./src/server.ts";
 import { loadTemplates } from "./src/template.ts";
-import type { DeliveryStatus, Store } from "./src/store.ts";
+import type { DeliveryStatus, DisabledDestination, Store } from "./src/store.ts";
 import { networkErrorMessage } from "./src/http_client.ts";
 import { sign } from "./src/verify.ts";
 
@@ -97,7 +97,8 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
       const watched = new Set<string>();
       const config = loadWatchedConfig(values.config, watched);
       redactor.set(configSecrets(config));
-      // Log lines and console messages share one buffer, so they stay in order.
+      // Log lines alone go to standard output, so it stays JSON lines; console destinations
+      // print on standard error.
       const stdout = new BufferedWriter(writeStdout, {
         onError: (error) =>
           printError(`hero-relay: cannot write logs to stdout (${(error as Error).name})\n`),
@@ -112,7 +113,7 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
         source: values.config,
         log,
         redactor,
-        write: stdout.writeNow,
+        write: writeStderr,
         ...(values.hostname !== undefined ? { hostname: values.hostname } : {}),
         ...(port !== undefined ? { port } : {}),
       }).catch((error) => {
@@ -185,9 +186,15 @@ Options:
       out.push(`Listen: ${config.listen.hostname}:${config.listen.port}`);
       out.push(`Store: ${describeStore(config)}`, "");
       out.push("Destinations:");
+      const gone = new Map((await goneDestinations(config)).map((d) => [d.name, d]));
       for (const [name, entry] of Object.entries(config.destinations)) {
         const target = "url" in entry ? ` ${entry.url ? maskUrl(entry.url) : "(no URL set)"}` : "";
-        out.push(`  ${name} (${entry.type})${target}${isEnabled(entry) ? "" : " [disabled]"}`);
+        const state = !isEnabled(entry)
+          ? " [disabled in the config]"
+          : gone.has(name)
+          ? ` [${describeGone(gone.get(name)!)}]`
+          : "";
+        out.push(`  ${name} (${entry.type})${target}${state}`);
       }
       out.push("", "Routing table:");
       const types = new Set<string>(KNOWN_EVENT_NAMES);
@@ -199,7 +206,7 @@ Options:
           .filter((r) => r.events === null || (type !== null && r.events.has(type)))
           .flatMap((r) =>
             r.to.map((d) => {
-              const enabled = runtime.destinations.get(d)?.enabled;
+              const enabled = runtime.destinations.get(d)?.enabled && !gone.has(d);
               return `${r.name}${r.when ? " (when …)" : ""} → ${d}${enabled ? "" : " [disabled]"}`;
             })
           ).join(", ") || "(unrouted: stored only)";
@@ -272,7 +279,10 @@ Options:
             (r.lastError ?? "").slice(0, 60),
           ]);
         }
-        print(formatTable(table) + `${rows.length} deliveries\n`);
+        const gone = (await store.disabledDestinations()).map((d) =>
+          `Destination "${d.name}" is ${describeGone(d)}\n`
+        );
+        print(formatTable(table) + `${rows.length} deliveries\n` + gone.join(""));
         return 0;
       } finally {
         await store.close();
@@ -321,7 +331,7 @@ Options:
           });
           ids = dead.map((d) => d.id);
           if (ids.length === 0) {
-            writeStderr("Nothing to replay: no dead deliveries match\n");
+            printError("Nothing to replay: no dead deliveries match\n");
             return 1;
           }
         } else {
@@ -766,6 +776,34 @@ function listenError(error: unknown, hostname: string): unknown {
     }; give --hostname or listen.hostname an address of this machine, such as 127.0.0.1 ` +
       "(this machine only) or 0.0.0.0 (every interface)",
   );
+}
+
+/**
+ * Destinations the relay disabled because their endpoint is gone, from the SQLite store if it
+ * exists (check never creates a store, and does not connect to PostgreSQL).
+ */
+async function goneDestinations(config: Config): Promise<DisabledDestination[]> {
+  const path = config.store.sqlite;
+  if (config.store.postgres !== undefined || path === undefined || path === ":memory:") return [];
+  try {
+    Deno.lstatSync(path);
+  } catch {
+    return [];
+  }
+  const store = await openStore(config);
+  try {
+    return await store.disabledDestinations();
+  } finally {
+    await store.close();
+  }
+}
+
+/** "disabled by the relay since …: <reason>; …", for check and deliveries. */
+function describeGone(gone: DisabledDestination): string {
+  return `disabled by the relay since ${
+    new Date(gone.at).toISOString().replace(/\.\d+Z$/, "Z")
+  } because its endpoint is gone (${gone.reason}); deliveries wait: fix it, then run ` +
+    `"hero-relay enable ${gone.name}"`;
 }
 
 /** The destination names a config file defines, without validating the rest. */

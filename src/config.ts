@@ -728,9 +728,19 @@ function at(value: unknown, path: (string | number)[]): unknown {
   return node;
 }
 
+/** The signing secret config.example.json falls back on, so the quick start needs no setup. */
+export const DEVELOPMENT_SECRET = "dev-secret-change-me";
+
 /** Warnings that do not stop the relay, such as event names Influencer Hero does not document. */
 export function configWarnings(config: Config): string[] {
   const warnings: string[] = [];
+  if (config.influencer_hero.signing_secrets.includes(DEVELOPMENT_SECRET)) {
+    warnings.push(
+      "influencer_hero.signing_secrets: the development secret of config.example.json is in " +
+        "use, so anyone can sign webhooks; for real traffic set HERO_RELAY_SIGNING_SECRET " +
+        "(or your config's variable) to the secret from Influencer Hero > Settings > API integration",
+    );
+  }
   const admin = config.admin?.hostname;
   if (admin !== undefined && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(admin)) {
     warnings.push(
@@ -801,7 +811,8 @@ function inlineSecrets(config: Config, text: string): string[] {
   const found: string[] = [];
   // Values shorter than 6 characters could appear in the text by chance; they are skipped.
   const check = (path: (string | number)[], value: string | undefined) => {
-    if (value === undefined || value.length < 6) return;
+    // The development secret is published in config.example.json: it protects nothing.
+    if (value === undefined || value.length < 6 || value === DEVELOPMENT_SECRET) return;
     if (text.includes(JSON.stringify(value).slice(1, -1))) found.push(formatPath(path));
   };
   config.influencer_hero.signing_secrets.forEach((secret, i) => {

@@ -4,7 +4,7 @@ import type { DeliveryRequest, Destination, Rendered } from "./destination.ts";
 import { plainText } from "./message.ts";
 import type { Outcome } from "./retry.ts";
 
-/** Prints messages with `write` (standard output in the relay). */
+/** Prints messages with `write` (standard error in the relay, beside the JSON logs). */
 export class ConsoleDestination implements Destination {
   readonly type = "console";
   readonly name: string;
@@ -19,7 +19,7 @@ export class ConsoleDestination implements Destination {
     const header = `── ${request.eventType} ${request.eventId} → ${this.name} ──`;
     return {
       method: "PRINT",
-      url: "stdout",
+      url: "stderr",
       headers: {},
       body: `${header}\n${plainText(request.message)}\n`,
     };

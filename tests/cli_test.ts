@@ -47,7 +47,9 @@ Deno.test("the README quick start round trip: serve, send-test all gets 200 for 
         assert.equal(json.duplicate, false);
       }
       // The console destination prints each message: the round trip reached the end of the road.
-      await serve.waitForLog(() => serve.stdout.filter((l) => l.startsWith("── ")).length === 11);
+      await serve.waitForLog(() =>
+        serve.stderr.split("\n").filter((l) => l.startsWith("── ")).length === 11
+      );
     });
 
     await t.step(
@@ -103,7 +105,9 @@ Deno.test("the README quick start round trip: serve, send-test all gets 200 for 
       stopped = true;
       assert.equal(await serve.stop(), 0);
       assert.ok(serve.logs.some((l) => l.msg === "relay stopped"));
-      assert.equal(serve.stderr, "");
+      // Standard error holds the console destination's messages and nothing else.
+      assert.equal(serve.stderr.split("\n").filter((l) => /^hero-relay|Error/.test(l)).length, 0);
+      assert.ok(serve.stdout.every((line) => JSON.parse(line)), "stdout is JSON lines only");
     });
 
     await t.step("send-test to a relay that is not running says so and exits 1", async () => {

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { runMain, ServeProcess, unusedPort } from "./process_helpers.ts";
-import { SECRET } from "./helpers.ts";
+import { FakeServer, SECRET } from "./helpers.ts";
 
 /** A config in a new folder with a relative store path and an admin token from the environment. */
 async function relayFolder(): Promise<{ dir: string; path: string }> {
@@ -201,6 +201,55 @@ Deno.test("serve --hostname 999.1.1.1 says the address is not one and how to cho
       /Cannot listen on "999\.1\.1\.1": it is not an address or a known host name; give --hostname/,
     );
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("check and deliveries show a destination the relay disabled because its endpoint is gone", async () => {
+  const sink = new FakeServer(() => ({ status: 410, body: "gone" }));
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/config.json`;
+    const port = unusedPort();
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({
+        listen: { hostname: "127.0.0.1", port },
+        influencer_hero: { signing_secrets: [SECRET] },
+        store: { sqlite: "./relay.db" },
+        destinations: {
+          sink: { type: "http", url: `${sink.url}/hook` },
+          off: { type: "console", enabled: false },
+        },
+        routes: [{ name: "all", events: "*", to: ["sink"] }],
+      }),
+      { mode: 0o600 },
+    );
+    const serve = await ServeProcess.start(path);
+    try {
+      const sent = await runMain(["send-test", "product_sent", "--config", path]);
+      assert.equal(sent.code, 0, sent.stdout);
+      await serve.waitForLog((l) => String(l.msg).startsWith("destination disabled"));
+    } finally {
+      await serve.stop();
+    }
+    const gone =
+      /disabled by the relay since \d{4}-\d\d-\d\dT[\d:]+Z because its endpoint is gone \(HTTP 410: gone\); deliveries wait: fix it, then run "hero-relay enable sink"/;
+    const check = await runMain(["check", "--config", path]);
+    assert.equal(check.code, 0, check.stderr);
+    assert.match(check.stdout, new RegExp(`  sink \\(http\\) .*\\[${gone.source}\\]`));
+    assert.match(check.stdout, /  off \(console\) \[disabled in the config\]/);
+    assert.match(check.stdout, /product_sent\s+all → sink \[disabled\]/);
+    const list = await runMain(["deliveries", "--config", path]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, new RegExp(`Destination "sink" is ${gone.source}\\n$`));
+    const enable = await runMain(["enable", "sink", "--config", path]);
+    assert.equal(enable.code, 0, enable.stderr);
+    assert.match(enable.stdout, /Enabled "sink": its parked deliveries resume/);
+    const after = await runMain(["check", "--config", path]);
+    assert.doesNotMatch(after.stdout, /disabled by the relay/);
+  } finally {
+    await sink.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

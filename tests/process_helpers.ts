@@ -89,7 +89,7 @@ export class ServeProcess {
     return serve;
   }
 
-  /** Parsed JSON log lines (other output, such as console destinations', is skipped). */
+  /** Parsed JSON log lines (any other output on standard output is skipped). */
   get logs(): Array<Record<string, unknown>> {
     return this.stdout.flatMap((line) => {
       try {

@@ -19,7 +19,9 @@ Deno.test("serve without templates of its own renders the built-in message", asy
     });
     const { status } = await post(base, "/hooks/update_commission", payload);
     assert.equal(status, 200);
-    await eventually(() => serve.stdout.some((line) => line.includes("Commission changed for")));
+    await eventually(() =>
+      serve.stderr.split("\n").some((line) => line.includes("Commission changed for"))
+    );
   } finally {
     assert.equal(await serve.stop(), 0);
   }
@@ -37,7 +39,7 @@ Deno.test("serve with a route's own message parts loads Liquid and renders them"
     const { status } = await post(base, "/hooks/update_commission", payload);
     assert.equal(status, 200);
     await eventually(() =>
-      serve.stdout.some((line) => line.includes("Custom update_commission for deal-42"))
+      serve.stderr.split("\n").some((line) => line.includes("Custom update_commission for deal-42"))
     );
   } finally {
     assert.equal(await serve.stop(), 0);
@@ -64,7 +66,10 @@ Deno.test("serve with a route condition compiles it and routes by it", async () 
     assert.equal(second.status, 200);
     await serve.waitForLog((l) => l.msg === "event unrouted" && l.event === first.json.id);
     await serve.waitForLog((l) => l.msg === "delivered" && l.event === second.json.id);
-    assert.ok(serve.stdout.some((line) => line.includes("20%")), serve.stdout.join("\n"));
+    assert.ok(
+      serve.stderr.split("\n").some((line) => line.includes("20%")),
+      serve.stderr,
+    );
   } finally {
     assert.equal(await serve.stop(), 0);
   }
