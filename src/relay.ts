@@ -294,6 +294,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       stopped ??= (async () => {
         abort.abort();
         await server.finished;
+        handler.close();
         await admin?.stop();
         await dispatcher.stop(deadlineMs);
         await store.close();

@@ -75,12 +75,19 @@ const HOOK_PATH = /^\/hooks(?:\/([^/]*))?\/?$/;
 /** Strict UTF-8: malformed bytes throw rather than become U+FFFD. */
 const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
+/** The relay's request handler; `close()` ends its timer (the relay calls it on stop). */
+export interface Handler {
+  (request: Request): Promise<Response>;
+  close(): void;
+}
+
 /** Creates the relay's request handler. */
-export function createHandler(options: HandlerOptions): (request: Request) => Promise<Response> {
+export function createHandler(options: HandlerOptions): Handler {
   const now = options.now ?? Date.now;
   const { log, metrics } = options;
+  const deadlines = new Deadlines();
 
-  async function route(request: Request, url: URL): Promise<Response> {
+  async function route(request: Request, url: URL, slot: { held: boolean }): Promise<Response> {
     const match = HOOK_PATH.exec(url.pathname);
     if (match) {
       if (request.method !== "POST") throw new HttpError(405, "Use POST", { allow: "POST" });
@@ -88,12 +95,13 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
       if (segment !== undefined && segment !== "" && !isEventName(segment)) {
         throw new HttpError(404, "Unknown path: event types are lowercase letters, digits and _");
       }
-      return await receive(request, segment || null);
+      return await receive(request, segment || null, slot);
     }
     if (url.pathname === "/healthz" || url.pathname === "/readyz" || url.pathname === "/metrics") {
       if (request.method !== "GET" && request.method !== "HEAD") {
         throw new HttpError(405, "Use GET", { allow: "GET, HEAD" });
       }
+      enter(slot);
       if (url.pathname === "/healthz") return json(200, { ok: true });
       if (url.pathname === "/metrics") {
         return new Response(await metrics.render(), {
@@ -110,7 +118,11 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     throw new HttpError(404, "Unknown path");
   }
 
-  async function receive(request: Request, pathType: string | null): Promise<Response> {
+  async function receive(
+    request: Request,
+    pathType: string | null,
+    slot: { held: boolean },
+  ): Promise<Response> {
     const contentType = request.headers.get("content-type") ?? "";
     const mediaType = contentType.split(";")[0]!.trim().toLowerCase();
     if (mediaType !== "application/json" && !/^application\/[a-z0-9.+-]+\+json$/.test(mediaType)) {
@@ -120,7 +132,9 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
       request,
       options.maxBodyBytes(),
       options.bodyTimeoutMs?.() ?? 10_000,
+      deadlines,
     );
+    enter(slot);
     const result = await options.verifier().verify(
       body,
       request.headers.get(SIGNATURE_HEADER),
@@ -187,26 +201,34 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     });
   }
 
+  // Only requests whose body has arrived count against max_concurrent_requests: a slow sender
+  // costs a buffer and a connection (bounded by the listener), never a slot that verifying and
+  // committing a complete request needs.
   let inFlight = 0;
 
-  return async function handle(request: Request): Promise<Response> {
-    const started = performance.now();
-    const url = new URL(request.url);
-    let response: Response;
+  /** Takes a slot for the work after the body is read; throws 503 when every slot is taken. */
+  function enter(slot: { held: boolean }): void {
     if (inFlight >= (options.maxConcurrent?.() ?? 256)) {
-      response = json(503, { ok: false, error: "Too many requests at once; retry later" }, {
+      throw new HttpError(503, "Too many requests at once; retry later", {
         "retry-after": "1",
         "x-reason": "overloaded",
       });
-    } else {
-      inFlight++;
-      try {
-        response = await route(request, url);
-      } catch (error) {
-        response = respond(error, log);
-      } finally {
-        inFlight--;
-      }
+    }
+    inFlight++;
+    slot.held = true;
+  }
+
+  const handle = async function handle(request: Request): Promise<Response> {
+    const started = performance.now();
+    const url = new URL(request.url);
+    let response: Response;
+    const slot = { held: false };
+    try {
+      response = await route(request, url, slot);
+    } catch (error) {
+      response = respond(error, log);
+    } finally {
+      if (slot.held) inFlight--;
     }
     const label = pathLabel(url.pathname);
     metrics.inc("hero_relay_http_requests_total", "HTTP requests by path and status", {
@@ -226,6 +248,7 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     response.headers.delete("x-reason");
     return response;
   };
+  return Object.assign(handle, { close: () => deadlines.close() });
 }
 
 /**
@@ -236,6 +259,7 @@ async function readBody(
   request: Request,
   limit: number,
   timeoutMs: number,
+  deadlines: Deadlines,
 ): Promise<Uint8Array<ArrayBuffer>> {
   const tooLarge = () => new HttpError(413, `Body is larger than ${limit} bytes`);
   const declared = request.headers.get("content-length");
@@ -243,7 +267,7 @@ async function readBody(
   if (request.body === null) return new Uint8Array(0);
   let cancel!: () => void;
   const expired = new Promise<never>((_, reject) => {
-    cancel = BODY_DEADLINES.add(
+    cancel = deadlines.add(
       timeoutMs,
       () => reject(new HttpError(408, "The request body was not received in time")),
     );
@@ -302,6 +326,14 @@ class Deadlines {
     else this.#timer.unref?.();
   }
 
+  /** Stops the timer; deadlines still waiting never expire. */
+  close(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timerAt = Infinity;
+    this.#held = false;
+  }
+
   #schedule(when: number): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timerAt = when;
@@ -328,8 +360,6 @@ class Deadlines {
     if (next < Infinity) this.#schedule(next);
   }
 }
-
-const BODY_DEADLINES = new Deadlines();
 
 /** Reads a body without Content-Length chunk by chunk, failing as soon as it passes `limit`. */
 async function readChunked(

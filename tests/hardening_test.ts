@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { parseConfig, permissionWarning } from "../src/config.ts";
 import { SILENT } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
-import { createHandler, type HandlerOptions } from "../src/server.ts";
+import { createHandler, type Handler, type HandlerOptions } from "../src/server.ts";
 import { SqliteStore } from "../src/store_sqlite.ts";
 import { Verifier } from "../src/verify.ts";
 import { freshSample, SECRET, signed, testConfig, testRelay } from "./helpers.ts";
@@ -13,7 +13,7 @@ import { freshSample, SECRET, signed, testConfig, testRelay } from "./helpers.ts
 /** A handler on a real in-memory store, with the given limits. */
 async function handlerWith(
   limits: Partial<HandlerOptions>,
-): Promise<{ handle: (request: Request) => Promise<Response>; store: SqliteStore }> {
+): Promise<{ handle: Handler; store: SqliteStore; close: () => Promise<void> }> {
   const store = SqliteStore.open(":memory:");
   const verifier = await Verifier.create([SECRET], { toleranceSeconds: 300 });
   const handle = createHandler({
@@ -27,7 +27,14 @@ async function handlerWith(
     metrics: new Metrics(),
     ...limits,
   });
-  return { handle, store };
+  return {
+    handle,
+    store,
+    close: async () => {
+      handle.close();
+      await store.close();
+    },
+  };
 }
 
 /** A request body that sends `head` and then holds the connection open until `finish()`. */
@@ -56,7 +63,7 @@ function heldBody(head: Uint8Array) {
 }
 
 Deno.test("a body that does not arrive within the body timeout is answered 408 and dropped", async () => {
-  const { handle, store } = await handlerWith({ bodyTimeoutMs: () => 50 });
+  const { handle, store, close } = await handlerWith({ bodyTimeoutMs: () => 50 });
   try {
     const { body, headers } = await signed(freshSample("update_commission"));
     const slow = heldBody(body.subarray(0, 10));
@@ -75,7 +82,7 @@ Deno.test("a body that does not arrive within the body timeout is answered 408 a
     assert.ok(slow.cancelled, "the body stream is cancelled");
     assert.equal((await store.listEvents({})).length, 0);
   } finally {
-    await store.close();
+    await close();
   }
 });
 
@@ -108,17 +115,31 @@ Deno.test("a real slow client that sends part of its body is answered 408 once t
 });
 
 Deno.test("requests beyond max_concurrent_requests get 503 with Retry-After; capacity comes back", async () => {
-  const { handle, store } = await handlerWith({ maxConcurrent: () => 2 });
+  // Two requests are held in the store step, where the slots are spent.
+  const gate = Promise.withResolvers<void>();
+  const bothEntered = Promise.withResolvers<void>();
+  const store = SqliteStore.open(":memory:");
+  let entered = 0;
+  const { handle, close } = await handlerWith({
+    maxConcurrent: () => 2,
+    ingest: async (event) => {
+      if (entered < 2) {
+        if (++entered === 2) bothEntered.resolve();
+        await gate.promise;
+      }
+      return (await store.insertEvents([event]))[0]!;
+    },
+  });
   try {
-    const payloads = [freshSample("product_sent"), freshSample("new_max_bid")];
-    const held = await Promise.all(payloads.map(async (payload) => {
-      const { body, headers } = await signed(payload);
-      const slow = heldBody(body.subarray(0, 5));
-      const answer = handle(
-        new Request("http://relay/hooks", { method: "POST", headers, body: slow.stream }),
-      );
-      return { slow, answer, rest: body.subarray(5) };
-    }));
+    const answers = await Promise.all([freshSample("product_sent"), freshSample("new_max_bid")].map(
+      async (payload) => {
+        const { body, headers } = await signed(payload);
+        return {
+          answer: handle(new Request("http://relay/hooks", { method: "POST", headers, body })),
+        };
+      },
+    ));
+    await bothEntered.promise;
     const { body, headers } = await signed(freshSample("update_commission"));
     const refused = await handle(
       new Request("http://relay/hooks", { method: "POST", headers, body }),
@@ -126,19 +147,53 @@ Deno.test("requests beyond max_concurrent_requests get 503 with Retry-After; cap
     assert.equal(refused.status, 503);
     assert.equal(refused.headers.get("retry-after"), "1");
     assert.equal(refused.headers.get("x-reason"), null, "internal headers are not sent");
-    for (const h of held) h.slow.finish(h.rest);
-    for (const h of held) assert.equal((await h.answer).status, 200);
+    gate.resolve();
+    for (const { answer } of answers) assert.equal((await answer).status, 200);
     const accepted = await handle(
       new Request("http://relay/hooks", { method: "POST", headers, body }),
     );
     assert.equal(accepted.status, 200);
   } finally {
+    await close();
     await store.close();
   }
 });
 
+Deno.test("bodies still arriving hold no slot: complete requests are answered beside them", async () => {
+  const { handle, close } = await handlerWith({ maxConcurrent: () => 2 });
+  try {
+    const held = await Promise.all([1, 2, 3, 4].map(async () => {
+      const { body, headers } = await signed(freshSample("product_sent"));
+      const slow = heldBody(body.subarray(0, 5));
+      const answer = handle(
+        new Request("http://relay/hooks", { method: "POST", headers, body: slow.stream }),
+      );
+      return { slow, answer, rest: body.subarray(5) };
+    }));
+    for (const type of ["update_commission", "new_max_bid", "product_sent"]) {
+      const { body, headers } = await signed(freshSample(type));
+      const response = await handle(
+        new Request("http://relay/hooks", { method: "POST", headers, body }),
+      );
+      assert.equal(response.status, 200);
+      await response.body?.cancel();
+    }
+    for (const h of held) h.slow.finish(h.rest);
+    const statuses = await Promise.all(held.map(async (h) => {
+      const response = await h.answer;
+      await response.body?.cancel();
+      return response.status;
+    }));
+    // Four bodies complete at once against two slots: the ones past the cap are told to retry.
+    assert.ok(statuses.every((status) => status === 200 || status === 503), String(statuses));
+    assert.ok(statuses.filter((status) => status === 200).length >= 2, String(statuses));
+  } finally {
+    await close();
+  }
+});
+
 Deno.test("the body limit holds while streaming a chunked body without Content-Length", async () => {
-  const { handle, store } = await handlerWith({ maxBodyBytes: () => 4096 });
+  const { handle, close } = await handlerWith({ maxBodyBytes: () => 4096 });
   try {
     let pulled = 0;
     const stream = new ReadableStream<Uint8Array>({
@@ -158,7 +213,7 @@ Deno.test("the body limit holds while streaming a chunked body without Content-L
     assert.equal(response.status, 413);
     assert.ok(pulled < 10, `stopped reading early (read ${pulled} chunks of 1 KiB)`);
   } finally {
-    await store.close();
+    await close();
   }
 });
 
@@ -281,6 +336,7 @@ Deno.test("secrets can come from files (*_file, *_files), e.g. container secrets
 
 Deno.test("GET /readyz answers 503 once the store is unusable, /healthz still 200", async () => {
   const { handle, store } = await handlerWith({});
+  handle.close();
   assert.equal((await handle(new Request("http://relay/readyz"))).status, 200);
   await store.close();
   const ready = await handle(new Request("http://relay/readyz"));

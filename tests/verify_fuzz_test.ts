@@ -393,6 +393,7 @@ Deno.test(`the request handler answers ${HANDLER_CASES.toLocaleString("en")} gen
       assert.equal(response.status, expected, `seed ${SEED + 1}, case ${i}`);
     }
   } finally {
+    handle.close();
     await store.close();
   }
   assert.deepEqual(errors, []);
