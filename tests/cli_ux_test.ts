@@ -238,7 +238,7 @@ Deno.test("check and deliveries show a destination the relay disabled because it
     const check = await runMain(["check", "--config", path]);
     assert.equal(check.code, 0, check.stderr);
     assert.match(check.stdout, new RegExp(`  sink \\(http\\) .*\\[${gone.source}\\]`));
-    assert.match(check.stdout, /  off \(console\) \[disabled in the config\]/);
+    assert.match(check.stdout, / {2}off \(console\) \[disabled in the config\]/);
     assert.match(check.stdout, /product_sent\s+all → sink \[disabled\]/);
     const list = await runMain(["deliveries", "--config", path]);
     assert.equal(list.code, 0, list.stderr);
