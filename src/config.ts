@@ -636,9 +636,10 @@ export function loadConfig(path: string, options: ParseOptions = {}): Config {
     throw new ConfigError(path, [`the file cannot be read: ${(error as Error).message}`]);
   }
   const folder = dirname(resolve(path));
+  const read = options.readFile ?? ((file: string) => Deno.readTextFileSync(file));
   const config = parseConfig(text, path, {
-    readFile: (file) => Deno.readTextFileSync(resolve(folder, file)),
     ...options,
+    readFile: (file) => read(resolve(folder, file)),
   });
   if (config.store.postgres === undefined && config.store.sqlite !== ":memory:") {
     config.store.sqlite = resolve(folder, config.store.sqlite ?? DEFAULT_SQLITE_FILE);

@@ -275,3 +275,26 @@ Deno.test({
 if (disk !== null) {
   Deno.test("unmount the small disk", async () => await disk.unmount());
 }
+
+Deno.test("serve reads a relative *_file beside its config, wherever it is started from", async () => {
+  const sink = new FakeServer();
+  const setup = await besideConfig(sink.url);
+  const config = JSON.parse(await Deno.readTextFile(setup.path));
+  delete config.destinations.sink.url;
+  config.destinations.sink.url_file = "sink-url.txt";
+  await Deno.writeTextFile(setup.path, JSON.stringify(config));
+  await Deno.writeTextFile(`${setup.dir}/sink-url.txt`, `${sink.url}/from-file\n`);
+  const elsewhere = await Deno.makeTempDir();
+  const relay = await ServeProcess.start(setup.path, { cwd: elsewhere });
+  try {
+    await send(setup.base, 1, 0);
+    await sink.waitFor(1);
+    assert.equal(sink.received[0]!.path, "/from-file");
+    assert.equal(await relay.stop(), 0);
+  } finally {
+    await relay.stop();
+    await sink.close();
+    await Deno.remove(setup.dir, { recursive: true });
+    await Deno.remove(elsewhere, { recursive: true });
+  }
+});
