@@ -3,6 +3,7 @@
 // destination. Every request needs the bearer token, compared in constant time; a failed check
 // is answered 401 with nothing more.
 
+import { listen } from "./listener.ts";
 import type { Logger } from "./log.ts";
 import type { Redactor } from "./redact.ts";
 import type { DeliveryFilter, DeliveryStatus, Store } from "./store.ts";
@@ -182,15 +183,19 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
     return response;
   }
 
-  const abort = new AbortController();
-  const listening = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({
+  // The admin API is for this machine's operator: a small cap and short timeouts.
+  const server = await listen({
     hostname: options.hostname,
     port: options.port,
-    signal: abort.signal,
-    onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
-  }, handle);
-  const addr = await listening.promise;
+    limits: () => ({
+      maxConnections: 64,
+      idleTimeoutMs: 15_000,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+    }),
+    handler: handle,
+  });
+  const addr = server.addr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}`;
   log.info("admin API started", { url: `http://${host}:${addr.port}` });
@@ -200,8 +205,7 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
       check = await tokenChecker(token);
     },
     async stop() {
-      abort.abort();
-      await server.finished;
+      await server.close();
     },
   };
 }

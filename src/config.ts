@@ -364,6 +364,22 @@ export const CONFIG_SCHEMA = z.strictObject({
     max_concurrent_requests: z.number().int().min(1).max(100_000).default(256).describe(
       "Requests handled at once; more get 503 with Retry-After",
     ),
+    header_timeout: duration.refine((value) => {
+      const ms = parseDuration(value);
+      return ms >= 100 && ms <= 600_000;
+    }, "expected a duration from 100ms to 10m").default("10s").describe(
+      "Time a connection has to send a request's headers, 100ms to 10m; then it is closed",
+    ),
+    idle_timeout: duration.refine((value) => {
+      const ms = parseDuration(value);
+      return ms >= 100 && ms <= 3_600_000;
+    }, "expected a duration from 100ms to 1h").default("15s").describe(
+      "A keep-alive connection with no request is closed after this, 100ms to 1h",
+    ),
+    max_connections: z.number().int().min(1).max(1_000_000).optional().describe(
+      "Connections open at once (default: a quarter of the open-file limit, 32 to 10000); at the " +
+        "limit the longest-idle connection is closed to admit a new one",
+    ),
   }).prefault({}),
   admin: z.strictObject({
     hostname: z.string().default("127.0.0.1").describe(

@@ -7,6 +7,7 @@ import { compileConfigLoading, type Runtime, warmMessages } from "./compile.ts";
 import { type Config, configSecrets, parseDuration } from "./config.ts";
 import { GroupCommit } from "./group_commit.ts";
 import type { Logger } from "./log.ts";
+import { defaultMaxConnections, listen, type ListenerLimits } from "./listener.ts";
 import { Metrics } from "./metrics.ts";
 import { Redactor } from "./redact.ts";
 import { createHandler } from "./server.ts";
@@ -39,6 +40,12 @@ export interface RelayOptions {
    * reload, so a logger built on the same one follows. One of its own when left out.
    */
   redactor?: Redactor;
+  /**
+   * Called when the webhook listener has stopped accepting connections (its accept loop ended
+   * when the process ran out of file descriptors); `serve` exits so its supervisor restarts it.
+   * Left out, the listener is not probed.
+   */
+  onListenerStalled?: () => void;
 }
 
 /** A running relay. */
@@ -194,17 +201,34 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       );
     }
   });
-  const abort = new AbortController();
   const { hostname, port } = runtime.config.listen;
-  let resolveListening: (addr: Deno.NetAddr) => void;
-  const listening = new Promise<Deno.NetAddr>((resolve) => resolveListening = resolve);
-  const server = Deno.serve({
+  const fallbackConnections = defaultMaxConnections();
+  const server = await listen({
     hostname: options.hostname ?? hostname,
     port: options.port ?? port,
-    signal: abort.signal,
-    onListen: (addr) => resolveListening(addr as Deno.NetAddr),
-  }, handler);
-  const addr = await listening;
+    limits: () => listenerLimits(runtime.config, fallbackConnections),
+    handler,
+    onEvicted: () =>
+      metrics.inc(
+        "hero_relay_connections_evicted_total",
+        "Connections closed at the connection limit to admit a new one",
+      ),
+    ...(options.onListenerStalled ? { onStalled: options.onListenerStalled } : {}),
+  }).catch(async (error) => {
+    handler.close();
+    await store.close();
+    lock?.close();
+    throw error;
+  });
+  const addr = server.addr;
+  metrics.collect(() => {
+    metrics.set(
+      "hero_relay_open_connections",
+      "Connections open on the webhook listener",
+      {},
+      server.stats().connections,
+    );
+  });
   let admin: AdminServer | null = null;
   const adminConfig = runtime.config.admin;
   if (adminConfig !== undefined) {
@@ -222,8 +246,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       redactor,
       log,
     }).catch(async (error) => {
-      abort.abort();
-      await server.finished;
+      await server.close();
+      handler.close();
       await store.close();
       lock?.close();
       throw new Error(
@@ -236,8 +260,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   try {
     await warmMessages(runtime, true);
   } catch (error) {
-    abort.abort();
-    await server.finished;
+    await server.close();
+    handler.close();
     await admin?.stop();
     await store.close();
     lock?.close();
@@ -292,8 +316,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     },
     stop(deadlineMs = 10_000) {
       stopped ??= (async () => {
-        abort.abort();
-        await server.finished;
+        await server.close();
         handler.close();
         await admin?.stop();
         await dispatcher.stop(deadlineMs);
@@ -303,6 +326,18 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       })();
       return stopped;
     },
+  };
+}
+
+/** The listener's connection limits from the config's `listen` section. */
+function listenerLimits(config: Config, fallbackConnections: number): ListenerLimits {
+  const { listen } = config;
+  const headersTimeoutMs = parseDuration(listen.header_timeout);
+  return {
+    maxConnections: listen.max_connections ?? fallbackConnections,
+    idleTimeoutMs: parseDuration(listen.idle_timeout),
+    headersTimeoutMs,
+    requestTimeoutMs: headersTimeoutMs + parseDuration(listen.body_timeout) + 1_000,
   };
 }
 

@@ -67,10 +67,12 @@ export class ServeProcess {
   /** Starts `serve --config path` and waits for "relay started" (or the process's end). */
   static async start(
     configPath: string,
-    options: { env?: Record<string, string>; cwd?: string } = {},
+    options: { env?: Record<string, string>; cwd?: string; wrapper?: string[] } = {},
   ): Promise<ServeProcess> {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...(await binaryFlags()), MAIN_TS, "serve", "--config", configPath],
+    // A wrapper that execs its command (prlimit, for one) keeps the relay's process id.
+    const [command, ...before] = [...(options.wrapper ?? []), Deno.execPath()];
+    const child = new Deno.Command(command!, {
+      args: [...before, "run", ...(await binaryFlags()), MAIN_TS, "serve", "--config", configPath],
       cwd: options.cwd ?? new URL("..", import.meta.url).pathname,
       env: { NO_COLOR: "1", ...options.env },
       stdin: "null",

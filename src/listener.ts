@@ -1,0 +1,319 @@
+// The HTTP listener, on `node:http`: `Deno.serve` has no connection timeouts, and running out of
+// file descriptors in its accept loop ends the process. Here every connection is counted and
+// capped, an idle or header-less connection is closed after its timeout, and at the cap the
+// longest-idle connection makes room for a new one, so idle sockets can never lock out a sender.
+// Requests reach the handler as a `Request`, and its `Response` is written back whole.
+
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+
+/** How many connections a listener keeps and how long each may wait. */
+export interface ListenerLimits {
+  /** Connections open at once; at the cap the longest-idle one is closed to admit a new one. */
+  maxConnections: number;
+  /** A keep-alive connection with no request in progress is closed after this (ms). */
+  idleTimeoutMs: number;
+  /** Time a connection has to send a request's headers (ms). */
+  headersTimeoutMs: number;
+  /** Time a connection has to send a whole request (ms); the handler's body deadline comes first. */
+  requestTimeoutMs: number;
+}
+
+export interface ListenerOptions {
+  hostname: string;
+  port: number;
+  /** Read for every new connection, so a reload's limits apply to the next ones. */
+  limits: () => ListenerLimits;
+  handler: (request: Request) => Promise<Response>;
+  /** Called when a connection is closed to make room for a new one (or the new one refused). */
+  onEvicted?: () => void;
+  /**
+   * Called when the listener no longer accepts connections: the runtime's accept loop ends for
+   * good when accept() fails for lack of descriptors. Probed every `probeMs` (default 5 s).
+   */
+  onStalled?: () => void;
+  probeMs?: number;
+}
+
+export interface Listener {
+  addr: Deno.NetAddr;
+  /** Connections open now, and those closed to make room since the start. */
+  stats(): { connections: number; evicted: number };
+  /**
+   * Stops accepting, closes idle connections, lets requests in progress answer, then closes
+   * every connection left.
+   */
+  close(): Promise<void>;
+}
+
+interface Connection {
+  /** Requests on it that have not answered yet. */
+  active: number;
+  /** When it last became idle (performance.now()). */
+  idleSince: number;
+  /** Destroyed to make room; it still holds its descriptor until its close event. */
+  closing: boolean;
+}
+
+/** Starts a listener; rejects with a readable reason when the address cannot be taken. */
+export async function listen(options: ListenerOptions): Promise<Listener> {
+  const connections = new Map<Socket, Connection>();
+  let evicted = 0;
+  let inFlight = 0;
+  let drained: (() => void) | null = null;
+  let base = "";
+  let probeHost = "";
+
+  const server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
+    const connection = connections.get(req.socket);
+    if (connection !== undefined) connection.active++;
+    inFlight++;
+    answer(req, res, base, options.handler).finally(() => {
+      if (connection !== undefined) {
+        connection.active--;
+        connection.idleSince = performance.now();
+      }
+      if (--inFlight === 0) drained?.();
+    });
+  });
+
+  const apply = (limits: ListenerLimits) => {
+    server.keepAliveTimeout = limits.idleTimeoutMs;
+    server.headersTimeout = limits.headersTimeoutMs;
+    server.requestTimeout = Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs + 1);
+  };
+  apply(options.limits());
+
+  let probePort = -1;
+  let probeAccepted = false;
+  server.on("connection", (socket: Socket) => {
+    if (socket.remotePort === probePort && socket.remoteAddress === probeHost) {
+      probeAccepted = true;
+      socket.destroy();
+      return;
+    }
+    const limits = options.limits();
+    apply(limits);
+    // A connection counts until its descriptor is closed, so evictions under a flood of new
+    // connections never take the process past its open-file limit.
+    if (connections.size >= limits.maxConnections) {
+      const victim = longestIdle(connections);
+      evicted++;
+      options.onEvicted?.();
+      if (victim === null) {
+        socket.destroy();
+        return;
+      }
+      victim[1].closing = true;
+      victim[0].destroy();
+    }
+    connections.set(socket, { active: 0, idleSince: performance.now(), closing: false });
+    socket.once("close", () => connections.delete(socket));
+  });
+  // A client that sends garbage or stops mid-request gets the answer Node gives (400, 408 or
+  // 431) when its socket can still take one; nothing it does reaches the process.
+  server.on("clientError", (error: Error & { code?: string }, socket: Socket) => {
+    if (!socket.writable || error.code === "ECONNRESET") {
+      socket.destroy();
+      return;
+    }
+    const status = error.code === "HPE_HEADER_OVERFLOW"
+      ? "431 Request Header Fields Too Large"
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? "408 Request Timeout"
+      : "400 Bad Request";
+    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  });
+
+  const addr = await new Promise<Deno.NetAddr>((resolve, reject) => {
+    const failed = (error: Error & { code?: string }) => reject(listenFailure(error, options));
+    server.once("error", failed);
+    server.listen({ host: options.hostname, port: options.port }, () => {
+      server.off("error", failed);
+      const address = server.address();
+      if (address === null || typeof address === "string") {
+        reject(new Error("The listener has no TCP address"));
+        return;
+      }
+      resolve({ transport: "tcp", hostname: address.address, port: address.port });
+    });
+  });
+  // Errors after the start (a failed accept when descriptors run out) are the OS's to retry.
+  server.on("error", () => {});
+  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  base = `http://${host}:${addr.port}`;
+
+  probeHost = addr.hostname === "0.0.0.0"
+    ? "127.0.0.1"
+    : addr.hostname === "::"
+    ? "::1"
+    : addr.hostname;
+  // The probe: a connection to itself, which a live accept loop takes within a second or two.
+  let misses = 0;
+  let probing = false;
+  const probe = async () => {
+    if (probing) return;
+    probing = true;
+    probeAccepted = false;
+    let conn: Deno.Conn | null = null;
+    try {
+      conn = await Deno.connect({ hostname: probeHost, port: addr.port });
+      probePort = (conn.localAddr as Deno.NetAddr).port;
+      for (let waited = 0; !probeAccepted && waited < 2_000; waited += 50) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } catch {
+      // Counted as a miss below.
+    } finally {
+      conn?.close();
+      probing = false;
+    }
+    misses = probeAccepted ? 0 : misses + 1;
+    if (misses === 2) options.onStalled?.();
+  };
+  const prober = options.onStalled === undefined
+    ? null
+    : setInterval(() => void probe(), options.probeMs ?? 5_000);
+
+  let closed: Promise<void> | null = null;
+  return {
+    addr,
+    stats: () => ({ connections: connections.size, evicted }),
+    close() {
+      closed ??= (async () => {
+        if (prober !== null) clearInterval(prober);
+        while (probing) await new Promise((resolve) => setTimeout(resolve, 50));
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        if (inFlight > 0) await new Promise<void>((resolve) => drained = resolve);
+        server.closeAllConnections();
+        for (const socket of connections.keys()) socket.destroy();
+        await stopped;
+      })();
+      return closed;
+    },
+  };
+}
+
+/** The open connection that has been idle longest, or null when every one has a request. */
+function longestIdle(connections: Map<Socket, Connection>): [Socket, Connection] | null {
+  let victim: [Socket, Connection] | null = null;
+  let since = Infinity;
+  for (const [socket, connection] of connections) {
+    if (connection.active === 0 && !connection.closing && connection.idleSince < since) {
+      victim = [socket, connection];
+      since = connection.idleSince;
+    }
+  }
+  return victim;
+}
+
+/** Hands one request to the handler and writes its response; never throws. */
+async function answer(
+  req: IncomingMessage,
+  res: ServerResponse,
+  base: string,
+  handler: (request: Request) => Promise<Response>,
+): Promise<void> {
+  let response: Response;
+  try {
+    response = await handler(toRequest(req, base));
+  } catch {
+    response = new Response(null, { status: 400 });
+  }
+  let body: Uint8Array | null = null;
+  try {
+    body = response.body === null ? null : await response.bytes();
+  } catch {
+    response = new Response(null, { status: 500 });
+  }
+  if (res.destroyed) return;
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => headers[name] = value);
+  // A body not read to its end (a 408, 413 or 503) leaves the connection unusable: it is closed
+  // once the answer is out.
+  if (!req.complete) headers["connection"] = "close";
+  headers["content-length"] = String(body?.byteLength ?? 0);
+  await new Promise<void>((resolve) => {
+    res.once("close", resolve);
+    try {
+      res.writeHead(response.status, headers);
+      res.end(body ?? undefined);
+    } catch {
+      res.destroy();
+    }
+  });
+}
+
+/** The body as a stream; cancelling it stops reading but leaves the socket for the answer. */
+function bodyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      req.on("data", (chunk: Uint8Array) => {
+        controller.enqueue(chunk);
+        if ((controller.desiredSize ?? 0) <= 0) req.pause();
+      });
+      req.once("end", () => controller.close());
+      req.once("error", (error) => controller.error(error));
+      req.once("aborted", () => controller.error(new Error("The client went away")));
+    },
+    pull() {
+      req.resume();
+    },
+    cancel() {
+      req.removeAllListeners("data");
+      req.pause();
+    },
+  }, { highWaterMark: 4 });
+}
+
+/** The request as the handler reads it; its body streams from the socket. */
+function toRequest(req: IncomingMessage, base: string): Request {
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  const method = req.method ?? "GET";
+  const noBody = method === "GET" || method === "HEAD";
+  return new Request(new URL(req.url ?? "/", base), {
+    method,
+    headers,
+    body: noBody ? null : bodyStream(req),
+    // @ts-ignore: Deno's RequestInit takes `duplex` for a streamed body
+    duplex: "half",
+  });
+}
+
+/** Why the address could not be taken, in the words the CLI turns into advice. */
+function listenFailure(error: Error & { code?: string }, options: ListenerOptions): Error {
+  const where = `${options.hostname}:${options.port}`;
+  switch (error.code) {
+    case "EADDRINUSE":
+      return new Error(`Address ${where} is already in use (os error 98)`);
+    case "EADDRNOTAVAIL":
+      return new Error(`Cannot assign requested address ${where} (os error 99)`);
+    case "EACCES":
+      return new Error(`Permission denied to listen on ${where} (os error 13)`);
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "EAI_NONAME":
+      return new Error(`failed to lookup address information for ${options.hostname}`);
+    default:
+      return new Error(`Cannot listen on ${where}: ${error.message}`);
+  }
+}
+
+/**
+ * The connection cap when the config sets none: a quarter of the process's open-file limit
+ * (the rest is for the store, outbound deliveries, the runtime, and connections being closed),
+ * at least 32 and at most 10,000.
+ */
+export function defaultMaxConnections(): number {
+  let limit = 1024;
+  try {
+    const line = /^Max open files\s+(\d+)/m.exec(Deno.readTextFileSync("/proc/self/limits"));
+    if (line !== null) limit = Number(line[1]);
+  } catch {
+    // Not Linux, or /proc is not readable: assume the common default.
+  }
+  return Math.min(10_000, Math.max(32, Math.floor(limit / 4)));
+}
