@@ -549,7 +549,7 @@ Options:
 
   register: {
     usage: `Usage: hero-relay register --public-url URL [--api-key KEY] [--events all|TYPE,...]
-                          [--brand ID]... [--remove]
+                          [--brand ID]... [--remove] [--api-url URL]
 
 Registers the relay's per-event URLs (<public-url>/hooks/<event_type>) with Influencer Hero's
 API, one webhook per event type, so nothing has to be entered by hand. Already registered URLs

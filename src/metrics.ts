@@ -11,6 +11,42 @@ interface Family {
 /** Latency buckets, in seconds. */
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+/** A counter or histogram family: its name and help text, spread into the calls below. */
+export type FamilyName = readonly [name: string, help: string];
+
+export const HTTP_REQUESTS: FamilyName = [
+  "hero_relay_http_requests_total",
+  "HTTP requests by path and status",
+];
+export const VERIFICATION_FAILURES: FamilyName = [
+  "hero_relay_verification_failures_total",
+  "Requests that failed verification",
+];
+export const EVENTS_ACCEPTED: FamilyName = [
+  "hero_relay_events_accepted_total",
+  "Events accepted and stored",
+];
+export const EVENTS_DUPLICATE: FamilyName = [
+  "hero_relay_events_duplicate_total",
+  "Replayed bodies answered as duplicates",
+];
+export const EVENTS_UNROUTED: FamilyName = [
+  "hero_relay_events_unrouted_total",
+  "Events that matched no route",
+];
+export const DELIVERIES: FamilyName = [
+  "hero_relay_deliveries_total",
+  "Delivery attempts by destination and outcome",
+];
+export const ATTEMPT_DURATION: FamilyName = [
+  "hero_relay_attempt_duration_seconds",
+  "Duration of delivery attempts",
+];
+export const CONNECTIONS_EVICTED: FamilyName = [
+  "hero_relay_connections_evicted_total",
+  "Connections closed at the connection limit to admit a new one",
+];
+
 /** A registry of metrics rendered in Prometheus' text format. */
 export class Metrics {
   #families = new Map<string, Family>();
@@ -58,6 +94,30 @@ export class Metrics {
     BUCKETS.forEach((bound, i) => {
       if (seconds <= bound) entry.buckets![i]! += 1;
     });
+  }
+
+  /**
+   * Makes a counter or histogram family exist, and each given series at zero, without changing
+   * a series that has counted already: alerts on a family work before its first increment.
+   */
+  declare(
+    name: string,
+    help: string,
+    type: "counter" | "histogram",
+    series: Labels[] = [],
+  ): void {
+    const family = this.#family(name, type, help);
+    for (const labels of series) {
+      const key = labelKey(labels);
+      if (family.values.has(key)) continue;
+      family.values.set(
+        key,
+        type === "histogram" ? { labels, value: 0, buckets: BUCKETS.map(() => 0), sum: 0 } : {
+          labels,
+          value: 0,
+        },
+      );
+    }
   }
 
   /** Registers a function that updates gauges before each scrape. */

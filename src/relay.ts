@@ -5,17 +5,29 @@ import { dirname } from "node:path";
 import { type AdminServer, startAdmin } from "./admin.ts";
 import { compileConfigLoading, type Runtime, warmMessages } from "./compile.ts";
 import { type Config, configSecrets, parseDuration } from "./config.ts";
+import { KNOWN_EVENT_NAMES, UNKNOWN_EVENT } from "./events.ts";
 import { GroupCommit } from "./group_commit.ts";
 import type { Logger } from "./log.ts";
 import { defaultMaxConnections, listen, type ListenerLimits } from "./listener.ts";
-import { Metrics } from "./metrics.ts";
+import {
+  ATTEMPT_DURATION,
+  CONNECTIONS_EVICTED,
+  DELIVERIES,
+  EVENTS_ACCEPTED,
+  EVENTS_DUPLICATE,
+  EVENTS_UNROUTED,
+  HTTP_REQUESTS,
+  Metrics,
+  VERIFICATION_FAILURES,
+} from "./metrics.ts";
 import { Redactor } from "./redact.ts";
 import { createHandler } from "./server.ts";
 import type { Store } from "./store.ts";
 import { maskPostgresUrl, PostgresStore } from "./store_postgres.ts";
+import { DELIVERY_OUTCOMES } from "./retry.ts";
 import { SqliteStore } from "./store_sqlite.ts";
-import { Verifier } from "./verify.ts";
-import { Dispatcher, REPLAY_WINDOW_MS } from "./worker.ts";
+import { Verifier, VERIFY_FAILURES } from "./verify.ts";
+import { Dispatcher, metricType, REPLAY_WINDOW_MS } from "./worker.ts";
 
 /** The default database path when the config names none. */
 export const DEFAULT_SQLITE_PATH = "./data/hero-relay.db";
@@ -139,6 +151,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     ...(options.now ? { now: options.now } : {}),
   });
   const started = Date.now() / 1000;
+  // Every family exists from the first scrape, at zero for the label sets the config implies,
+  // and again after each reload (a collector runs before every scrape).
+  metrics.collect(() => declareKnownSeries(metrics, runtime));
   metrics.collect(() => {
     // The process, under the names Prometheus clients use for them.
     const memory = Deno.memoryUsage();
@@ -208,11 +223,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     port: options.port ?? port,
     limits: () => listenerLimits(runtime.config, fallbackConnections),
     handler,
-    onEvicted: () =>
-      metrics.inc(
-        "hero_relay_connections_evicted_total",
-        "Connections closed at the connection limit to admit a new one",
-      ),
+    onEvicted: () => metrics.inc(...CONNECTIONS_EVICTED),
     ...(options.onListenerStalled ? { onStalled: options.onListenerStalled } : {}),
   }).catch(async (error) => {
     handler.close();
@@ -376,4 +387,36 @@ async function lockStore(config: Config): Promise<Deno.FsFile | null> {
     );
   }
   return file;
+}
+
+/** Declares each counter and histogram family, with a zero series for every known label set. */
+function declareKnownSeries(metrics: Metrics, runtime: Runtime): void {
+  metrics.declare(...HTTP_REQUESTS, "counter");
+  metrics.declare(...CONNECTIONS_EVICTED, "counter", [{}]);
+  metrics.declare(
+    ...VERIFICATION_FAILURES,
+    "counter",
+    [...VERIFY_FAILURES, "stale_webhook_timestamp"].map((reason) => ({ reason })),
+  );
+  const types = new Set<string>([...KNOWN_EVENT_NAMES, UNKNOWN_EVENT]);
+  for (const route of runtime.config.routes) {
+    if (route.events !== "*") { for (const type of route.events) types.add(metricType(type)); }
+  }
+  const byType = [...types].sort().map((type) => ({ type }));
+  metrics.declare(...EVENTS_ACCEPTED, "counter", byType);
+  metrics.declare(...EVENTS_DUPLICATE, "counter", byType);
+  metrics.declare(...EVENTS_UNROUTED, "counter", byType);
+  const destinations = [...runtime.destinations.keys()];
+  metrics.declare(
+    ...DELIVERIES,
+    "counter",
+    destinations.flatMap((destination) =>
+      DELIVERY_OUTCOMES.map((outcome) => ({ destination, outcome }))
+    ),
+  );
+  metrics.declare(
+    ...ATTEMPT_DURATION,
+    "histogram",
+    destinations.map((destination) => ({ destination })),
+  );
 }

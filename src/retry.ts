@@ -56,8 +56,14 @@ export interface Decision {
   attempts: number;
   nextAt: number;
   /** The label recorded in the delivery's history. */
-  label: "delivered" | "retry" | "failed" | "dead" | "disabled";
+  label: DeliveryOutcome;
 }
+
+/** Every label an attempt can end with; also the `outcome` label of the metric. */
+export const DELIVERY_OUTCOMES = ["delivered", "retry", "failed", "dead", "disabled"] as const;
+
+/** The label an attempt ends with. */
+export type DeliveryOutcome = typeof DELIVERY_OUTCOMES[number];
 
 /**
  * Decides what follows an attempt. `attempts` counts attempts made before this one; `cycleAt` is

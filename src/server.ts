@@ -11,7 +11,13 @@ import {
 } from "./events.ts";
 import { newId, sha256Hex } from "./ids.ts";
 import type { Logger } from "./log.ts";
-import type { Metrics } from "./metrics.ts";
+import {
+  EVENTS_ACCEPTED,
+  EVENTS_DUPLICATE,
+  HTTP_REQUESTS,
+  type Metrics,
+  VERIFICATION_FAILURES,
+} from "./metrics.ts";
 import type { Payload } from "./samples.ts";
 import type { InsertResult, NewDelivery, NewEvent } from "./store.ts";
 import type { Verifier, VerifyFailure } from "./verify.ts";
@@ -141,7 +147,7 @@ export function createHandler(options: HandlerOptions): Handler {
       request.headers.get(TIMESTAMP_HEADER),
     );
     if (!result.ok) {
-      metrics.inc("hero_relay_verification_failures_total", "Requests that failed verification", {
+      metrics.inc(...VERIFICATION_FAILURES, {
         reason: result.reason,
       });
       throw new HttpError(401, FAILURE_TEXT[result.reason], { "x-reason": result.reason });
@@ -160,7 +166,7 @@ export function createHandler(options: HandlerOptions): Handler {
     const received = now();
     const signed = signedTimestamp(payload);
     if (signed !== null && received - signed > options.replayWindowMs) {
-      metrics.inc("hero_relay_verification_failures_total", "Requests that failed verification", {
+      metrics.inc(...VERIFICATION_FAILURES, {
         reason: "stale_webhook_timestamp",
       });
       throw new HttpError(401, "webhook_timestamp is older than the replay window", {
@@ -187,11 +193,11 @@ export function createHandler(options: HandlerOptions): Handler {
       });
     }
     if (stored.duplicate) {
-      metrics.inc("hero_relay_events_duplicate_total", "Replayed bodies answered as duplicates", {
+      metrics.inc(...EVENTS_DUPLICATE, {
         type: metricType(stored.type),
       });
     } else {
-      metrics.inc("hero_relay_events_accepted_total", "Events accepted and stored", {
+      metrics.inc(...EVENTS_ACCEPTED, {
         type: metricType(stored.type),
       });
       options.accepted(event);
@@ -231,7 +237,7 @@ export function createHandler(options: HandlerOptions): Handler {
       if (slot.held) inFlight--;
     }
     const label = pathLabel(url.pathname);
-    metrics.inc("hero_relay_http_requests_total", "HTTP requests by path and status", {
+    metrics.inc(...HTTP_REQUESTS, {
       path: label,
       status: String(response.status),
     });

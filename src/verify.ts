@@ -2,15 +2,19 @@
 // signing secret's UTF-8 bytes, plus a timestamp header that must be recent. Every malformed
 // input ends in the same rejection; nothing here throws.
 
-/** Why a request failed verification; also the `reason` label of the metric. */
-export type VerifyFailure =
-  | "missing_signature"
-  | "malformed_signature"
-  | "missing_timestamp"
-  | "malformed_timestamp"
-  | "stale_timestamp"
-  | "future_timestamp"
-  | "bad_signature";
+/** Every reason a request can fail verification; also the `reason` label of the metric. */
+export const VERIFY_FAILURES = [
+  "missing_signature",
+  "malformed_signature",
+  "missing_timestamp",
+  "malformed_timestamp",
+  "stale_timestamp",
+  "future_timestamp",
+  "bad_signature",
+] as const;
+
+/** Why a request failed verification. */
+export type VerifyFailure = typeof VERIFY_FAILURES[number];
 
 /** The outcome of {@linkcode Verifier.verify}. */
 export type VerifyResult = { ok: true } | { ok: false; reason: VerifyFailure };

@@ -16,7 +16,7 @@ import { newId } from "./ids.ts";
 import type { Logger } from "./log.ts";
 import { compileMessage, type Message, type MessageTemplate } from "./message.ts";
 import { templatesLoaded } from "./template.ts";
-import type { Metrics } from "./metrics.ts";
+import { ATTEMPT_DURATION, DELIVERIES, EVENTS_UNROUTED, type Metrics } from "./metrics.ts";
 import { decide, MAX_RETRY_AFTER_MS, type Outcome } from "./retry.ts";
 import type { Payload } from "./samples.ts";
 import type { Completion, LeasedDelivery, NewDelivery, Store } from "./store.ts";
@@ -149,7 +149,7 @@ export class Dispatcher {
   /** Logs and counts an event that matched no route (it stays stored). */
   unrouted(event: { id: string; type: string }): void {
     this.#options.log.info("event unrouted", { event: event.id, type: event.type });
-    this.#options.metrics?.inc("hero_relay_events_unrouted_total", "Events that matched no route", {
+    this.#options.metrics?.inc(...EVENTS_UNROUTED, {
       type: metricType(event.type),
     });
   }
@@ -541,13 +541,12 @@ class Lane {
     };
     if (decision.label === "delivered") log.info("delivered", fields);
     else log.warn("attempt failed", fields);
-    metrics?.inc("hero_relay_deliveries_total", "Delivery attempts by destination and outcome", {
+    metrics?.inc(...DELIVERIES, {
       destination: this.name,
       outcome: decision.label,
     });
     metrics?.observe(
-      "hero_relay_attempt_duration_seconds",
-      "Duration of delivery attempts",
+      ...ATTEMPT_DURATION,
       { destination: this.name },
       ms / 1000,
     );

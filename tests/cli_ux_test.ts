@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { runMain, ServeProcess, unusedPort } from "./process_helpers.ts";
-import { FakeServer, SECRET } from "./helpers.ts";
+import { FakeServer, runCli, SECRET } from "./helpers.ts";
 
 /** A config in a new folder with a relative store path and an admin token from the environment. */
 async function relayFolder(): Promise<{ dir: string; path: string }> {
@@ -251,5 +251,33 @@ Deno.test("check and deliveries show a destination the relay disabled because it
   } finally {
     await sink.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("README's Commands table gives every command's usage and every option its --help lists", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const section = readme.slice(readme.indexOf("## Commands"), readme.indexOf("Every command has"));
+  // Each row's command, with markdown's escaped pipes undone.
+  const rows = [...section.matchAll(/^\| `(hero-relay [^`]+)` +\|/gm)].map((m) =>
+    m[1]!.replaceAll("\\|", "|")
+  );
+  const overview = await runCli(["--help"]);
+  const commands = [...overview.stdout.matchAll(/^ {2}([a-z-]+) {2,}/gm)].map((m) => m[1]!);
+  assert.ok(commands.length >= 11, overview.stdout);
+  for (const command of commands) {
+    const help = (await runCli([command, "--help"])).stdout;
+    // The usage paragraph: one or more forms, each perhaps wrapped onto indented lines.
+    const usage = help.slice(0, help.indexOf("\n\n")).replace(/^Usage: /, "");
+    const forms = usage.split(/\n\s*(?=hero-relay )/).map((f) => f.replace(/\s+/g, " ").trim());
+    for (const form of forms) assert.ok(rows.includes(form), `README lacks \`${form}\``);
+    const documented = rows.filter((r) =>
+      r.startsWith(`hero-relay ${command} `) || r === `hero-relay ${command}`
+    )
+      .join(" ");
+    for (const [, flag] of help.matchAll(/^\s+(?:-\w, )?(--[a-z-]+)/gm)) {
+      if (flag !== "--help") {
+        assert.ok(documented.includes(flag!), `${command} ${flag} not in README`);
+      }
+    }
   }
 });

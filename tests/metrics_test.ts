@@ -7,10 +7,13 @@ import {
   FakeServer,
   freshSample,
   post,
+  SAMPLE_TYPES,
+  SECRET,
   signed,
   testConfig,
   testRelay,
 } from "./helpers.ts";
+import { ServeProcess, unusedPort } from "./process_helpers.ts";
 
 /** Parses Prometheus text into series → value, checking each line's shape. */
 function parseMetrics(text: string): Map<string, number> {
@@ -193,4 +196,130 @@ Deno.test("GET /metrics reports requests, verification failures, events, deliver
     await relay.stop();
     await Promise.all([ok.close(), flaky.close(), slack.close()]);
   }
+});
+
+Deno.test("serve exports every counter and histogram from the first scrape, at zero for the label sets its config names, and again after a reload", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/config.json`;
+  const port = unusedPort();
+  const config = (destinations: Record<string, unknown>, routes: unknown[]) =>
+    JSON.stringify({
+      listen: { hostname: "127.0.0.1", port },
+      influencer_hero: { signing_secrets: [SECRET] },
+      store: { sqlite: `${dir}/relay.db` },
+      destinations,
+      routes,
+    });
+  await Deno.writeTextFile(
+    path,
+    config({ ops: { type: "console" } }, [
+      { name: "codes", events: ["discount_code_created"], to: ["ops"] },
+    ]),
+    { mode: 0o600 },
+  );
+  const serve = await ServeProcess.start(path);
+  const scrape = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    return { text, m: parseMetrics(text) };
+  };
+  try {
+    const { text, m } = await scrape();
+    const zero = (series: string) => assert.equal(m.get(series), 0, `${series} at zero`);
+    for (
+      const reason of [
+        "missing_signature",
+        "malformed_signature",
+        "missing_timestamp",
+        "malformed_timestamp",
+        "stale_timestamp",
+        "future_timestamp",
+        "bad_signature",
+        "stale_webhook_timestamp",
+      ]
+    ) zero(`hero_relay_verification_failures_total{reason="${reason}"}`);
+    for (const type of [...SAMPLE_TYPES, "discount_code_created", "unknown"]) {
+      zero(`hero_relay_events_accepted_total{type="${type}"}`);
+      zero(`hero_relay_events_duplicate_total{type="${type}"}`);
+      zero(`hero_relay_events_unrouted_total{type="${type}"}`);
+    }
+    for (const outcome of ["delivered", "retry", "failed", "dead", "disabled"]) {
+      zero(`hero_relay_deliveries_total{destination="ops",outcome="${outcome}"}`);
+    }
+    zero('hero_relay_attempt_duration_seconds_count{destination="ops"}');
+    zero('hero_relay_attempt_duration_seconds_bucket{destination="ops",le="+Inf"}');
+    zero("hero_relay_connections_evicted_total");
+    // A family whose labels come only from traffic is announced, with no series yet.
+    assert.match(text, /^# TYPE hero_relay_http_requests_total counter$/m);
+
+    // A destination added by a reload gets its series without a restart; counts are kept.
+    const from = serve.logs.length;
+    assert.equal(
+      (await post(`http://127.0.0.1:${port}`, "/hooks/product_sent", freshSample("product_sent")))
+        .status,
+      200,
+    );
+    await Deno.writeTextFile(
+      path,
+      config({ ops: { type: "console" }, ledger: { type: "console" } }, [
+        { name: "codes", events: ["discount_code_created"], to: ["ops", "ledger"] },
+      ]),
+    );
+    await serve.waitForLog((l) => l.msg === "config reloaded", 15_000, from);
+    const after = (await scrape()).m;
+    assert.equal(after.get('hero_relay_deliveries_total{destination="ledger",outcome="dead"}'), 0);
+    assert.equal(after.get('hero_relay_attempt_duration_seconds_sum{destination="ledger"}'), 0);
+    assert.equal(after.get('hero_relay_events_accepted_total{type="product_sent"}'), 1);
+    assert.equal(after.get('hero_relay_events_unrouted_total{type="product_sent"}'), 1);
+  } finally {
+    assert.equal(await serve.stop(), 0);
+  }
+});
+
+const PROMTOOL = new Deno.Command("promtool", {
+  args: ["--version"],
+  stdout: "null",
+  stderr: "null",
+})
+  .output().then((o) => o.success, () => false);
+
+Deno.test({
+  name: "promtool check metrics accepts /metrics before and after traffic",
+  ignore: !(await PROMTOOL),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const sink = new FakeServer();
+    const { relay } = await testRelay(testConfig(dir, {
+      destinations: { sink: { type: "http", url: sink.url } },
+      routes: [{ name: "all", events: "*", to: ["sink"] }],
+    }));
+    const check = async () => {
+      const text = await (await fetch(`${relay.url}/metrics`)).text();
+      const child = new Deno.Command("promtool", {
+        args: ["check", "metrics"],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(text));
+      await writer.close();
+      const out = await child.output();
+      const said = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.ok(out.success, said);
+      // Lint findings (naming, missing help) are printed too, with a zero exit: none allowed.
+      assert.equal(said.trim(), "", said);
+    };
+    try {
+      await check();
+      await post(relay.url, "/hooks/product_sent", freshSample("product_sent"));
+      await sink.waitFor(1);
+      await eventually(async () =>
+        (await relay.store.listDeliveries({ status: "delivered" })).length === 1
+      );
+      await check();
+    } finally {
+      await relay.stop();
+      await sink.close();
+    }
+  },
 });
