@@ -116,15 +116,6 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
         write: writeStderr,
         ...(values.hostname !== undefined ? { hostname: values.hostname } : {}),
         ...(port !== undefined ? { port } : {}),
-        onListenerStalled: () => {
-          // Accepted events are stored; exiting lets systemd (or Docker) start a fresh listener.
-          log.error(
-            "the webhook listener stopped accepting connections (out of file " +
-              "descriptors?); exiting so the service manager restarts the relay",
-          );
-          stdout.flush();
-          Deno.exit(1);
-        },
       }).catch((error) => {
         throw listenError(error, values.hostname ?? config.listen.hostname);
       }).finally(stdout.flush);

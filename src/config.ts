@@ -377,7 +377,8 @@ export const CONFIG_SCHEMA = z.strictObject({
       "A keep-alive connection with no request is closed after this, 100ms to 1h",
     ),
     max_connections: z.number().int().min(1).max(1_000_000).optional().describe(
-      "Connections open at once (default: a quarter of the open-file limit, 32 to 10000); at the " +
+      "Connections open at once (default: a quarter of the file descriptors free at start, 32 to " +
+        "1024); at the " +
         "limit the longest-idle connection is closed to admit a new one",
     ),
   }).prefault({}),

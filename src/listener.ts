@@ -28,10 +28,12 @@ export interface ListenerOptions {
   /** Called when a connection is closed to make room for a new one (or the new one refused). */
   onEvicted?: () => void;
   /**
-   * Called when the listener no longer accepts connections: the runtime's accept loop ends for
-   * good when accept() fails for lack of descriptors. Probed every `probeMs` (default 5 s).
+   * Called when the listener found that it no longer accepted connections and listened again
+   * (error null), or could not yet (it tries again at the next probe). The runtime's accept loop
+   * ends for good when accept() fails for lack of descriptors; a probe every `probeMs` (default
+   * 5 s) connects to the listener to find out.
    */
-  onStalled?: () => void;
+  onRelisten?: (error: Error | null) => void;
   probeMs?: number;
 }
 
@@ -84,13 +86,12 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
   };
   apply(options.limits());
 
-  let probePort = -1;
-  let probeAccepted = false;
+  // While a probe is out, the local ports of connections from the probe's address: its own
+  // may be accepted before its connect() has told it which port it has.
+  let probeSeen: Set<number> | null = null;
   server.on("connection", (socket: Socket) => {
-    if (socket.remotePort === probePort && socket.remoteAddress === probeHost) {
-      probeAccepted = true;
-      socket.destroy();
-      return;
+    if (probeSeen !== null && socket.remoteAddress === probeHost) {
+      probeSeen.add(socket.remotePort ?? -1);
     }
     const limits = options.limits();
     apply(limits);
@@ -138,7 +139,7 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
       resolve({ transport: "tcp", hostname: address.address, port: address.port });
     });
   });
-  // Errors after the start (a failed accept when descriptors run out) are the OS's to retry.
+  // Errors after the start (a failed accept, or a failed listen again) are the probe's to mend.
   server.on("error", () => {});
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   base = `http://${host}:${addr.port}`;
@@ -149,31 +150,54 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
     ? "::1"
     : addr.hostname;
   // The probe: a connection to itself, which a live accept loop takes within a second or two.
+  // Two misses in a row and the listener listens again on the same address: connections already
+  // open stay, and the new accept loop starts with whatever descriptors have been freed since.
   let misses = 0;
-  let probing = false;
+  let probing: Promise<void> | null = null;
+  let stopping = false;
+  const relisten = () =>
+    new Promise<Error | null>((resolve) => {
+      server.close();
+      const failed = (error: Error) => {
+        server.off("listening", listening);
+        resolve(error);
+      };
+      const listening = () => {
+        server.off("error", failed);
+        resolve(null);
+      };
+      server.once("error", failed);
+      server.once("listening", listening);
+      server.listen({ host: options.hostname, port: addr.port });
+    });
   const probe = async () => {
-    if (probing) return;
-    probing = true;
-    probeAccepted = false;
+    const seen = probeSeen = new Set<number>();
+    let accepted = false;
     let conn: Deno.Conn | null = null;
     try {
       conn = await Deno.connect({ hostname: probeHost, port: addr.port });
-      probePort = (conn.localAddr as Deno.NetAddr).port;
-      for (let waited = 0; !probeAccepted && waited < 2_000; waited += 50) {
+      const port = (conn.localAddr as Deno.NetAddr).port;
+      for (let waited = 0; !stopping && waited < 2_000 && !seen.has(port); waited += 50) {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-    } catch {
-      // Counted as a miss below.
+      accepted = seen.has(port);
+    } catch (error) {
+      // Out of descriptors here says nothing about the accept loop: wait for the next probe.
+      if (/os error 24/.test(String(error))) return;
     } finally {
+      probeSeen = null;
       conn?.close();
-      probing = false;
     }
-    misses = probeAccepted ? 0 : misses + 1;
-    if (misses === 2) options.onStalled?.();
+    if (stopping) return;
+    misses = accepted ? 0 : misses + 1;
+    if (misses < 2) return;
+    const error = await relisten();
+    if (error === null) misses = 0;
+    options.onRelisten?.(error);
   };
-  const prober = options.onStalled === undefined
-    ? null
-    : setInterval(() => void probe(), options.probeMs ?? 5_000);
+  const prober = setInterval(() => {
+    probing ??= probe().finally(() => probing = null);
+  }, options.probeMs ?? 5_000);
 
   let closed: Promise<void> | null = null;
   return {
@@ -181,8 +205,9 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
     stats: () => ({ connections: connections.size, evicted }),
     close() {
       closed ??= (async () => {
-        if (prober !== null) clearInterval(prober);
-        while (probing) await new Promise((resolve) => setTimeout(resolve, 50));
+        clearInterval(prober);
+        stopping = true;
+        await probing;
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         if (inFlight > 0) await new Promise<void>((resolve) => drained = resolve);
@@ -303,17 +328,22 @@ function listenFailure(error: Error & { code?: string }, options: ListenerOption
 }
 
 /**
- * The connection cap when the config sets none: a quarter of the process's open-file limit
- * (the rest is for the store, outbound deliveries, the runtime, and connections being closed),
- * at least 32 and at most 10,000.
+ * The connection cap when the config sets none: a quarter of the descriptors the process can
+ * still open (the rest is for the store, outbound deliveries, the runtime, and connections being
+ * closed), at least 32 and at most 1,024. Deno does not let a program without --allow-all read
+ * its limit from /proc, so it is counted: `probe` (any readable file) is opened until the OS
+ * refuses or 4,096 are open, and every one is closed again.
  */
-export function defaultMaxConnections(): number {
-  let limit = 1024;
+export function defaultMaxConnections(probe = Deno.execPath()): number {
+  const files: Deno.FsFile[] = [];
+  let free = 4_096;
   try {
-    const line = /^Max open files\s+(\d+)/m.exec(Deno.readTextFileSync("/proc/self/limits"));
-    if (line !== null) limit = Number(line[1]);
-  } catch {
-    // Not Linux, or /proc is not readable: assume the common default.
+    while (files.length < 4_096) files.push(Deno.openSync(probe));
+  } catch (error) {
+    // Anything but "too many open files" says nothing about the limit: assume the usual 1,024.
+    free = /os error 24/.test(String(error)) ? files.length : 1_024;
+  } finally {
+    for (const file of files) file.close();
   }
-  return Math.min(10_000, Math.max(32, Math.floor(limit / 4)));
+  return Math.min(1_024, Math.max(32, Math.floor(free / 4)));
 }

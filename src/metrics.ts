@@ -46,6 +46,10 @@ export const CONNECTIONS_EVICTED: FamilyName = [
   "hero_relay_connections_evicted_total",
   "Connections closed at the connection limit to admit a new one",
 ];
+export const LISTENER_RESTARTS: FamilyName = [
+  "hero_relay_listener_restarts_total",
+  "Times the webhook listener stopped accepting connections and listened again",
+];
 
 /** A registry of metrics rendered in Prometheus' text format. */
 export class Metrics {

@@ -17,6 +17,7 @@ import {
   EVENTS_DUPLICATE,
   EVENTS_UNROUTED,
   HTTP_REQUESTS,
+  LISTENER_RESTARTS,
   Metrics,
   VERIFICATION_FAILURES,
 } from "./metrics.ts";
@@ -52,12 +53,6 @@ export interface RelayOptions {
    * reload, so a logger built on the same one follows. One of its own when left out.
    */
   redactor?: Redactor;
-  /**
-   * Called when the webhook listener has stopped accepting connections (its accept loop ended
-   * when the process ran out of file descriptors); `serve` exits so its supervisor restarts it.
-   * Left out, the listener is not probed.
-   */
-  onListenerStalled?: () => void;
 }
 
 /** A running relay. */
@@ -224,7 +219,19 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     limits: () => listenerLimits(runtime.config, fallbackConnections),
     handler,
     onEvicted: () => metrics.inc(...CONNECTIONS_EVICTED),
-    ...(options.onListenerStalled ? { onStalled: options.onListenerStalled } : {}),
+    onRelisten: (error) => {
+      if (error === null) {
+        metrics.inc(...LISTENER_RESTARTS);
+        log.warn(
+          "the webhook listener had stopped accepting connections (out of file descriptors?) " +
+            "and listens again",
+        );
+      } else {
+        log.error("the webhook listener cannot listen again yet; trying again in 5 s", {
+          error: error.message,
+        });
+      }
+    },
   }).catch(async (error) => {
     handler.close();
     await store.close();
@@ -393,6 +400,7 @@ async function lockStore(config: Config): Promise<Deno.FsFile | null> {
 function declareKnownSeries(metrics: Metrics, runtime: Runtime): void {
   metrics.declare(...HTTP_REQUESTS, "counter");
   metrics.declare(...CONNECTIONS_EVICTED, "counter", [{}]);
+  metrics.declare(...LISTENER_RESTARTS, "counter", [{}]);
   metrics.declare(
     ...VERIFICATION_FAILURES,
     "counter",

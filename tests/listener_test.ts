@@ -2,7 +2,8 @@
 // after their timeouts, and the listener goes on serving.
 
 import assert from "node:assert/strict";
-import { freshSample, signed, testConfig, testRelay } from "./helpers.ts";
+import { freshSample, SECRET, signed, testConfig, testRelay } from "./helpers.ts";
+import { ServeProcess, unusedPort } from "./process_helpers.ts";
 
 const encoder = new TextEncoder();
 
@@ -85,6 +86,179 @@ Deno.test("idle, keep-alive and half-sent connections are closed after their tim
     await ok.body?.cancel();
   } finally {
     await relay.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Sends one signed event on a fresh connection; resolves with the status, or 0 after `ms`. */
+async function signedPost(base: string, n: number, ms = 5_000): Promise<number> {
+  const { body, headers } = await signed(freshSample("product_sent", { n }));
+  try {
+    const answer = await fetch(`${base}/hooks/product_sent`, {
+      method: "POST",
+      headers: { ...headers, connection: "close" },
+      body,
+      signal: AbortSignal.timeout(ms),
+    });
+    await answer.body?.cancel();
+    return answer.status;
+  } catch {
+    return 0;
+  }
+}
+
+Deno.test("under nofile 256, 10x that many idle connections, slow bodies and a connection burst neither end serve nor keep signed requests out", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/config.json`;
+  const port = unusedPort();
+  const base = `http://127.0.0.1:${port}`;
+  const maxConcurrent = 8;
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      listen: {
+        hostname: "127.0.0.1",
+        port,
+        max_concurrent_requests: maxConcurrent,
+        idle_timeout: "2s",
+        header_timeout: "2s",
+        body_timeout: "20s",
+      },
+      influencer_hero: { signing_secrets: [SECRET] },
+      store: { sqlite: `${dir}/relay.db` },
+      destinations: { log: { type: "console" } },
+      routes: [],
+    }),
+    { mode: 0o600 },
+  );
+  const serve = await ServeProcess.start(path, { wrapper: ["prlimit", "--nofile=256:256"] });
+  const closings: Promise<string>[] = [];
+  const trickling: Deno.Conn[] = [];
+  let n = 0;
+  try {
+    // 2x max_concurrent_requests bodies that arrive one byte a second.
+    for (let i = 0; i < 2 * maxConcurrent; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(encoder.encode(
+        "POST /hooks/product_sent HTTP/1.1\r\nhost: relay\r\ncontent-type: application/json\r\n" +
+          "x-influencerhero-signature: 00\r\nx-influencerhero-timestamp: 0\r\n" +
+          "content-length: 2000\r\n\r\n{",
+      ));
+      trickling.push(conn);
+      closings.push(untilClosed(conn));
+    }
+    const trickle = setInterval(() => {
+      for (const conn of trickling) conn.write(encoder.encode(" ")).catch(() => {});
+    }, 1_000);
+    try {
+      // 2,560 connections that never send a byte, 32 at a time, a signed event after each wave.
+      const statuses: number[] = [];
+      for (let wave = 0; wave < 80; wave++) {
+        const conns = await Promise.all(
+          Array.from({ length: 32 }, () => Deno.connect({ hostname: "127.0.0.1", port })),
+        );
+        for (const conn of conns) closings.push(untilClosed(conn));
+        statuses.push(await signedPost(base, n++));
+      }
+      assert.deepEqual(statuses.filter((s) => s !== 200), [], "every signed event got 200");
+    } finally {
+      clearInterval(trickle);
+    }
+
+    // 400 connections at once: more than the process has descriptors for.
+    const burst = await Promise.all(
+      Array.from(
+        { length: 400 },
+        () => Deno.connect({ hostname: "127.0.0.1", port }).catch(() => null),
+      ),
+    );
+    for (const conn of burst) if (conn !== null) closings.push(untilClosed(conn));
+    // Within a few probes the listener takes connections again, if the burst stopped it.
+    let status = 0;
+    for (let tries = 0; status !== 200 && tries < 30; tries++) {
+      status = await signedPost(base, n++, 2_000);
+    }
+    assert.equal(status, 200, "a signed event gets 200 after the burst");
+    console.log(
+      "TRIES",
+      n - 80,
+      serve.logs.filter((l) => String(l.msg).includes("listen")).map((l) => l.msg),
+    );
+    // The timeouts still hold on the listener that took over.
+    const slow = await Deno.connect({ hostname: "127.0.0.1", port });
+    await slow.write(encoder.encode("POST /hooks HTTP/1.1\r\nhost: relay\r\n"));
+    assert.match(
+      await within(untilClosed(slow), 10_000, "closing slow headers"),
+      /^HTTP\/1\.1 408 /,
+    );
+
+    // Every idle and slow connection was closed by the relay, none by this test.
+    await within(Promise.all(closings), 60_000, "closing every connection");
+    const stored = serve.logs.filter((l) => l.msg === "event unrouted").length;
+    assert.equal(stored, 81, "each event answered 200 is stored");
+    assert.ok(
+      !serve.logs.some((l) => l.level === "error" && !String(l.msg).includes("listen again")),
+      serve.stdout.join("\n"),
+    );
+  } finally {
+    for (const conn of trickling) {
+      try {
+        conn.close();
+      } catch {
+        // Closed by the relay.
+      }
+    }
+    assert.equal(await serve.stop(), 0, serve.stderr);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("when a burst runs serve out of descriptors and its accept loop stops, the listener listens again and serve keeps running", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/config.json`;
+  const port = unusedPort();
+  const base = `http://127.0.0.1:${port}`;
+  // A cap far above what nofile 256 allows, as an operator might set it by mistake.
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      listen: { hostname: "127.0.0.1", port, max_connections: 1_000, header_timeout: "2s" },
+      influencer_hero: { signing_secrets: [SECRET] },
+      store: { sqlite: `${dir}/relay.db` },
+      destinations: { log: { type: "console" } },
+      routes: [],
+    }),
+    { mode: 0o600 },
+  );
+  const serve = await ServeProcess.start(path, { wrapper: ["prlimit", "--nofile=256:256"] });
+  const closings: Promise<string>[] = [];
+  try {
+    assert.equal(await signedPost(base, 0), 200);
+    const burst = await Promise.all(
+      Array.from(
+        { length: 400 },
+        () => Deno.connect({ hostname: "127.0.0.1", port }).catch(() => null),
+      ),
+    );
+    for (const conn of burst) if (conn !== null) closings.push(untilClosed(conn));
+    // Deno 2.9.6's accept loop ends for good at EMFILE; two missed probes (5 s apart) later the
+    // listener listens again.
+    await serve.waitForLog((l) => String(l.msg).includes("listens again"), 40_000);
+    let status = 0;
+    for (let tries = 0; status !== 200 && tries < 10; tries++) status = await signedPost(base, 1);
+    assert.equal(status, 200, "a signed event gets 200 on the new accept loop");
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /^hero_relay_listener_restarts_total [1-9]\d*$/m);
+    // The timeouts hold on the new accept loop too.
+    const slow = await Deno.connect({ hostname: "127.0.0.1", port });
+    await slow.write(encoder.encode("POST /hooks HTTP/1.1\r\nhost: relay\r\n"));
+    assert.match(
+      await within(untilClosed(slow), 10_000, "closing slow headers"),
+      /^HTTP\/1\.1 408 /,
+    );
+    await within(Promise.all(closings), 30_000, "closing the burst's connections");
+  } finally {
+    assert.equal(await serve.stop(), 0, serve.stderr);
     await Deno.remove(dir, { recursive: true });
   }
 });
