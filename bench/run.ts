@@ -1063,7 +1063,7 @@ async function report(
     "",
     ...(await machine(parts.wrk, parts.webhook)),
     "",
-    "## Ratios and targets (issue 6)",
+    "## Ratios and targets",
     "",
     parts.table,
     "",

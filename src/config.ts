@@ -378,7 +378,7 @@ export const CONFIG_SCHEMA = z.strictObject({
     ),
     max_connections: z.number().int().min(1).max(1_000_000).optional().describe(
       "Connections open at once (default: a quarter of the file descriptors free at start, 32 to " +
-        "1024); at the " +
+        "512); at the " +
         "limit the longest-idle connection is closed to admit a new one",
     ),
   }).prefault({}),

@@ -330,20 +330,20 @@ function listenFailure(error: Error & { code?: string }, options: ListenerOption
 /**
  * The connection cap when the config sets none: a quarter of the descriptors the process can
  * still open (the rest is for the store, outbound deliveries, the runtime, and connections being
- * closed), at least 32 and at most 1,024. Deno does not let a program without --allow-all read
+ * closed), at least 32 and at most 512. Deno does not let a program without --allow-all read
  * its limit from /proc, so it is counted: `probe` (any readable file) is opened until the OS
- * refuses or 4,096 are open, and every one is closed again.
+ * refuses or 2,048 are open (some 20 ms), and every one is closed again.
  */
 export function defaultMaxConnections(probe = Deno.execPath()): number {
   const files: Deno.FsFile[] = [];
-  let free = 4_096;
+  let free = 2_048;
   try {
-    while (files.length < 4_096) files.push(Deno.openSync(probe));
+    while (files.length < 2_048) files.push(Deno.openSync(probe));
   } catch (error) {
     // Anything but "too many open files" says nothing about the limit: assume the usual 1,024.
     free = /os error 24/.test(String(error)) ? files.length : 1_024;
   } finally {
     for (const file of files) file.close();
   }
-  return Math.min(1_024, Math.max(32, Math.floor(free / 4)));
+  return Math.min(512, Math.max(32, Math.floor(free / 4)));
 }

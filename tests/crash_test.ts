@@ -5,12 +5,11 @@
 
 import assert from "node:assert/strict";
 import {
-  compileFlags,
   eventually,
   FakeServer,
   freePort,
   freshSample,
-  MAIN,
+  relayCommand,
   SECRET,
   signed,
 } from "./helpers.ts";
@@ -61,11 +60,11 @@ Deno.test({
         routes: [{ name: "all", events: "*", to: ["sink"] }],
       }),
     );
-    const flags = await compileFlags();
     const base = `http://127.0.0.1:${port}`;
     const start = async () => {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...flags, MAIN, "serve", "--config", configPath],
+      const relay = await relayCommand(["serve", "--config", configPath]);
+      const child = new Deno.Command(relay.command, {
+        args: relay.args,
         stdout: "null",
         stderr: "piped",
       }).spawn();

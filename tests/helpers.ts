@@ -205,18 +205,30 @@ export async function compileFlags(): Promise<string[]> {
 /** The path of main.ts. */
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
+/**
+ * How to run the relay with `args`: the compiled binary named by `HERO_RELAY_BINARY` when it is
+ * set (CI's binary job runs the subprocess tests that way), else main.ts under `deno run` with
+ * exactly the binary's permission flags.
+ */
+export async function relayCommand(args: string[]): Promise<{ command: string; args: string[] }> {
+  const binary = Deno.env.get("HERO_RELAY_BINARY");
+  if (binary) return { command: binary, args };
+  return { command: Deno.execPath(), args: ["run", ...(await compileFlags()), MAIN, ...args] };
+}
+
 /** Runs main.ts in a subprocess with the binary's permission flags; returns code and output. */
 export async function runCli(
   args: string[],
-  options: { cwd?: string; stdin?: string } = {},
+  options: { cwd?: string; stdin?: string; env?: Record<string, string> } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...(await compileFlags()), MAIN, ...args],
+  const relay = await relayCommand(args);
+  const command = new Deno.Command(relay.command, {
+    args: relay.args,
     cwd: options.cwd ?? new URL("..", import.meta.url).pathname,
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...options.env },
   });
   const child = command.spawn();
   if (options.stdin !== undefined) {

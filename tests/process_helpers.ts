@@ -2,25 +2,16 @@
 // of `deno task compile`, for one-shot commands and for a long-running `serve` whose log lines are
 // read as they come.
 
-import { SECRET } from "./helpers.ts";
-
-/** The `--allow-*` flags of deno.json's compile task, so tests and the binary never drift. */
-export async function binaryFlags(): Promise<string[]> {
-  const denoJson = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-  const flags = String(denoJson.tasks.compile).split(/\s+/).filter((w) => w.startsWith("--allow-"));
-  if (flags.length === 0) throw new Error("deno.json's compile task has no --allow flags");
-  return flags;
-}
-
-const MAIN_TS = new URL("../main.ts", import.meta.url).pathname;
+import { relayCommand, SECRET } from "./helpers.ts";
 
 /** Runs one command of main.ts to its end. */
 export async function runMain(
   args: string[],
   options: { stdin?: string | Uint8Array; env?: Record<string, string>; cwd?: string } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...(await binaryFlags()), MAIN_TS, ...args],
+  const relay = await relayCommand(args);
+  const child = new Deno.Command(relay.command, {
+    args: relay.args,
     cwd: options.cwd ?? new URL("..", import.meta.url).pathname,
     env: { NO_COLOR: "1", ...options.env },
     stdin: options.stdin === undefined ? "null" : "piped",
@@ -70,9 +61,10 @@ export class ServeProcess {
     options: { env?: Record<string, string>; cwd?: string; wrapper?: string[] } = {},
   ): Promise<ServeProcess> {
     // A wrapper that execs its command (prlimit, for one) keeps the relay's process id.
-    const [command, ...before] = [...(options.wrapper ?? []), Deno.execPath()];
+    const relay = await relayCommand(["serve", "--config", configPath]);
+    const [command, ...before] = [...(options.wrapper ?? []), relay.command];
     const child = new Deno.Command(command!, {
-      args: [...before, "run", ...(await binaryFlags()), MAIN_TS, "serve", "--config", configPath],
+      args: [...before, ...relay.args],
       cwd: options.cwd ?? new URL("..", import.meta.url).pathname,
       env: { NO_COLOR: "1", ...options.env },
       stdin: "null",

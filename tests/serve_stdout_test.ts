@@ -2,14 +2,14 @@
 // receiving and answering; the lost log lines are reported once on standard error.
 
 import assert from "node:assert/strict";
-import { freshSample, post } from "./helpers.ts";
-import { binaryFlags, consoleConfig } from "./process_helpers.ts";
+import { freshSample, post, relayCommand } from "./helpers.ts";
+import { consoleConfig } from "./process_helpers.ts";
 
 Deno.test("serve keeps answering when its standard output is closed", async () => {
   const { dir, path, base } = await consoleConfig([{ name: "all", events: "*", to: ["log"] }]);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...(await binaryFlags()), new URL("../main.ts", import.meta.url).pathname]
-      .concat(["serve", "--config", path]),
+  const relay = await relayCommand(["serve", "--config", path]);
+  const child = new Deno.Command(relay.command, {
+    args: relay.args,
     env: { NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",

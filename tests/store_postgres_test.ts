@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { ConfigError, parseConfig } from "../src/config.ts";
 import type { NewEvent } from "../src/store.ts";
 import { PostgresStore } from "../src/store_postgres.ts";
-import { SECRET } from "./helpers.ts";
+import { relayCommand, SECRET } from "./helpers.ts";
 import { freshSchema, POSTGRES_URL, TcpProxy, warnPostgresSkipped } from "./postgres.ts";
 
 warnPostgresSkipped("store_postgres_test.ts");
@@ -226,19 +226,9 @@ Deno.test("hero-relay check shows the PostgreSQL store with its password masked"
         routes: [{ name: "all", events: "*", to: ["console"] }],
       }),
     );
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-read",
-        "--allow-write",
-        "--allow-env",
-        "--allow-sys",
-        new URL("../main.ts", import.meta.url).pathname,
-        "check",
-        "--config",
-        path,
-      ],
+    const relay = await relayCommand(["check", "--config", path]);
+    const output = await new Deno.Command(relay.command, {
+      args: relay.args,
       env: { DATABASE_URL: "postgres://relay:s3cret-pw@db.internal:5432/relay?sslmode=require" },
       stdout: "piped",
       stderr: "piped",
