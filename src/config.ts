@@ -455,19 +455,28 @@ const FILE_VALUES = new WeakMap<Config, string[]>();
  * config load.
  */
 export function configSecrets(config: Config): SecretValue[] {
-  const out: SecretValue[] = [];
+  const out: PlacedSecret[] = [];
   collectSecrets(CONFIG_SCHEMA, config, out);
+  const secrets: SecretValue[] = out.map(({ value, kind }) => ({ value, kind }));
   for (const value of FILE_VALUES.get(config) ?? []) {
-    if (value !== "") out.push({ value, kind: "text" });
+    if (value !== "") secrets.push({ value, kind: "text" });
   }
-  return out;
+  return secrets;
 }
 
-function collectSecrets(schema: z.core.$ZodType, value: unknown, out: SecretValue[]): void {
+/** A secret of the config and the JSON path of the field that holds it. */
+type PlacedSecret = SecretValue & { path: (string | number)[] };
+
+function collectSecrets(
+  schema: z.core.$ZodType,
+  value: unknown,
+  out: PlacedSecret[],
+  path: (string | number)[] = [],
+): void {
   if (value === undefined || value === null) return;
   const kind = (z.globalRegistry.get(schema) as Partial<SecretMeta> | undefined)?.["x-secret"];
   if (kind !== undefined) {
-    if (typeof value === "string" && value !== "") out.push({ value, kind });
+    if (typeof value === "string" && value !== "") out.push({ value, kind, path });
     return;
   }
   const def = schema._zod.def as unknown as Record<string, unknown> & { type: string };
@@ -477,27 +486,31 @@ function collectSecrets(schema: z.core.$ZodType, value: unknown, out: SecretValu
     case "default":
     case "prefault":
     case "readonly":
-      return collectSecrets(def["innerType"] as z.core.$ZodType, value, out);
+      return collectSecrets(def["innerType"] as z.core.$ZodType, value, out, path);
     case "pipe": {
       // A transform's output has no schema of its own: the input's says where secrets are.
       const to = def["out"] as z.core.$ZodType;
       const from = to._zod.def.type === "transform" ? def["in"] : to;
-      return collectSecrets(from as z.core.$ZodType, value, out);
+      return collectSecrets(from as z.core.$ZodType, value, out, path);
     }
     case "object": {
       if (!isRecord(value)) return;
       const shape = def["shape"] as Record<string, z.core.$ZodType>;
-      for (const [key, field] of Object.entries(shape)) collectSecrets(field, value[key], out);
+      for (const [key, field] of Object.entries(shape)) {
+        collectSecrets(field, value[key], out, [...path, key]);
+      }
       return;
     }
     case "array":
       if (!Array.isArray(value)) return;
-      for (const item of value) collectSecrets(def["element"] as z.core.$ZodType, item, out);
+      value.forEach((item, i) =>
+        collectSecrets(def["element"] as z.core.$ZodType, item, out, [...path, i])
+      );
       return;
     case "record":
       if (!isRecord(value)) return;
-      for (const item of Object.values(value)) {
-        collectSecrets(def["valueType"] as z.core.$ZodType, item, out);
+      for (const [key, item] of Object.entries(value)) {
+        collectSecrets(def["valueType"] as z.core.$ZodType, item, out, [...path, key]);
       }
       return;
     case "union": {
@@ -512,7 +525,7 @@ function collectSecrets(schema: z.core.$ZodType, value: unknown, out: SecretValu
             continue;
           }
         }
-        collectSecrets(option, value, out);
+        collectSecrets(option, value, out, path);
       }
       return;
     }
@@ -824,30 +837,30 @@ export function permissionWarning(path: string, config: Config): string | null {
     `run "chmod 600 ${path}", or take them from the environment (\${VAR}) or a *_file`;
 }
 
-/** JSON paths of secrets whose values are written literally in the config text. */
+/**
+ * JSON paths of secrets whose values are written literally in the config text: every field the
+ * schema marks as a secret, in any destination, except an HTTP endpoint's URL without a query or
+ * credentials (most are not secret) and harmless headers such as content-type.
+ */
 function inlineSecrets(config: Config, text: string): string[] {
-  const found: string[] = [];
-  // Values shorter than 6 characters could appear in the text by chance; they are skipped.
-  const check = (path: (string | number)[], value: string | undefined) => {
+  const placed: PlacedSecret[] = [];
+  collectSecrets(CONFIG_SCHEMA, config, placed);
+  return placed.filter(({ value, kind, path }) => {
+    // Values shorter than 6 characters could appear in the text by chance; they are skipped.
     // The development secret is published in config.example.json: it protects nothing.
-    if (value === undefined || value.length < 6 || value === DEVELOPMENT_SECRET) return;
-    if (text.includes(JSON.stringify(value).slice(1, -1))) found.push(formatPath(path));
-  };
-  config.influencer_hero.signing_secrets.forEach((secret, i) => {
-    check(["influencer_hero", "signing_secrets", i], secret);
-  });
-  check(["admin", "token"], config.admin?.token);
-  for (const [name, entry] of Object.entries(config.destinations)) {
-    if (entry.type === "slack") check(["destinations", name, "url"], entry.url);
-    if (entry.type !== "http") continue;
-    if (/[?@]/.test(entry.url)) check(["destinations", name, "url"], entry.url);
-    for (const [header, value] of Object.entries(entry.headers ?? {})) {
-      if (!HARMLESS_HEADERS.has(header.toLowerCase())) {
-        check(["destinations", name, "headers", header], value);
-      }
+    if (value.length < 6 || value === DEVELOPMENT_SECRET) return false;
+    if (!text.includes(JSON.stringify(value).slice(1, -1))) return false;
+    if (kind === "header") return !HARMLESS_HEADERS.has(String(path.at(-1)).toLowerCase());
+    const destination = path[0] === "destinations" ? config.destinations[String(path[1])] : null;
+    if (destination?.type === "http" && path.length === 3 && path[2] === "url") {
+      return /[?@]/.test(value);
     }
-  }
-  return found;
+    return true;
+  })
+    // In the order they appear in the file.
+    .map(({ value, path }) => ({ at: text.indexOf(JSON.stringify(value).slice(1, -1)), path }))
+    .sort((a, b) => a.at - b.at)
+    .map(({ path }) => formatPath(path));
 }
 
 const HARMLESS_HEADERS = new Set(["content-type", "user-agent", "accept"]);

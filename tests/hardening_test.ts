@@ -344,3 +344,66 @@ Deno.test("GET /readyz answers 503 once the store is unusable, /healthz still 20
   assert.deepEqual(await ready.json(), { ok: false, error: "The store is not usable" });
   assert.equal((await handle(new Request("http://relay/healthz"))).status, 200);
 });
+
+Deno.test("the permission warning names every inline secret the schema marks, for every destination type", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/config.json`;
+  const from = "Relay <relay@example.com>";
+  const destinations: Record<string, Record<string, unknown>> = {
+    slack: { type: "slack", url: "https://hooks.slack.com/services/T0/B0/slack-token-1" },
+    discord: { type: "discord", url: "https://discord.com/api/webhooks/1/discord-token-2" },
+    teams: { type: "teams", url: "https://example.webhook.office.com/teams-token-3" },
+    chat: {
+      type: "google_chat",
+      url: "https://chat.googleapis.com/v1/spaces/S/messages?key=k&token=chat-token-4",
+    },
+    mattermost: { type: "mattermost", url: "https://mm.example.com/hooks/mattermost-key-5" },
+    ntfy: { type: "ntfy", url: "https://ntfy.sh/secret-topic-6", token: "tk_ntfy-token-7" },
+    telegram: { type: "telegram", bot_token: "123456:telegram-token-8", chat_id: "42" },
+    smtp: {
+      type: "email",
+      smtp_url: "smtps://relay:smtp-password-9@smtp.example.com",
+      from,
+      to: ["ops@example.com"],
+    },
+    api: {
+      type: "email",
+      provider: "sendgrid",
+      api_key: "SG.sendgrid-key-10",
+      from,
+      to: ["ops@example.com"],
+    },
+    crm: {
+      type: "http",
+      url: "https://crm.example.com/in?key=http-key-11",
+      headers: { "x-api-key": "http-header-12", "content-type": "application/json" },
+    },
+  };
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({ influencer_hero: { signing_secrets: [SECRET] }, destinations, routes: [] }),
+    { mode: 0o644 },
+  );
+  await Deno.chmod(path, 0o644);
+  const config = parseConfig(await Deno.readTextFile(path), path, { env: () => undefined });
+  const warning = permissionWarning(path, config);
+  assert.ok(warning !== null);
+  const named = /holds secrets at (.*); run/.exec(warning)![1]!.split(", ");
+  assert.deepEqual(named, [
+    "influencer_hero.signing_secrets[0]",
+    "destinations.slack.url",
+    "destinations.discord.url",
+    "destinations.teams.url",
+    "destinations.chat.url",
+    "destinations.mattermost.url",
+    "destinations.ntfy.url",
+    "destinations.ntfy.token",
+    "destinations.telegram.bot_token",
+    "destinations.smtp.smtp_url",
+    "destinations.api.api_key",
+    "destinations.crm.url",
+    'destinations.crm.headers["x-api-key"]',
+  ]);
+  assert.doesNotMatch(warning, /token-|password|key-1|header-12/, "names, never values");
+  await Deno.remove(dir, { recursive: true });
+});
