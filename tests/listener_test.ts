@@ -107,23 +107,15 @@ async function signedPost(base: string, n: number, ms = 5_000): Promise<number> 
   }
 }
 
-Deno.test("under nofile 256, 10x that many idle connections, slow bodies and a connection burst neither end serve nor keep signed requests out", async () => {
+/** `serve` under an open-file limit of 256, with these `listen` settings and a console sink. */
+async function serveUnderNofile256(listen: Record<string, unknown>) {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/config.json`;
   const port = unusedPort();
-  const base = `http://127.0.0.1:${port}`;
-  const maxConcurrent = 8;
   await Deno.writeTextFile(
     path,
     JSON.stringify({
-      listen: {
-        hostname: "127.0.0.1",
-        port,
-        max_concurrent_requests: maxConcurrent,
-        idle_timeout: "2s",
-        header_timeout: "2s",
-        body_timeout: "20s",
-      },
+      listen: { hostname: "127.0.0.1", port, ...listen },
       influencer_hero: { signing_secrets: [SECRET] },
       store: { sqlite: `${dir}/relay.db` },
       destinations: { log: { type: "console" } },
@@ -132,6 +124,17 @@ Deno.test("under nofile 256, 10x that many idle connections, slow bodies and a c
     { mode: 0o600 },
   );
   const serve = await ServeProcess.start(path, { wrapper: ["prlimit", "--nofile=256:256"] });
+  return { dir, port, base: `http://127.0.0.1:${port}`, serve };
+}
+
+Deno.test("under nofile 256, 10x that many idle connections, slow bodies and a connection burst neither end serve nor keep signed requests out", async () => {
+  const maxConcurrent = 8;
+  const { dir, port, base, serve } = await serveUnderNofile256({
+    max_concurrent_requests: maxConcurrent,
+    idle_timeout: "2s",
+    header_timeout: "2s",
+    body_timeout: "20s",
+  });
   const closings: Promise<string>[] = [];
   const trickling: Deno.Conn[] = [];
   let n = 0;
@@ -209,23 +212,11 @@ Deno.test("under nofile 256, 10x that many idle connections, slow bodies and a c
 });
 
 Deno.test("when a burst runs serve out of descriptors and its accept loop stops, the listener listens again and serve keeps running", async () => {
-  const dir = await Deno.makeTempDir();
-  const path = `${dir}/config.json`;
-  const port = unusedPort();
-  const base = `http://127.0.0.1:${port}`;
   // A cap far above what nofile 256 allows, as an operator might set it by mistake.
-  await Deno.writeTextFile(
-    path,
-    JSON.stringify({
-      listen: { hostname: "127.0.0.1", port, max_connections: 1_000, header_timeout: "2s" },
-      influencer_hero: { signing_secrets: [SECRET] },
-      store: { sqlite: `${dir}/relay.db` },
-      destinations: { log: { type: "console" } },
-      routes: [],
-    }),
-    { mode: 0o600 },
-  );
-  const serve = await ServeProcess.start(path, { wrapper: ["prlimit", "--nofile=256:256"] });
+  const { dir, port, base, serve } = await serveUnderNofile256({
+    max_connections: 1_000,
+    header_timeout: "2s",
+  });
   const closings: Promise<string>[] = [];
   try {
     assert.equal(await signedPost(base, 0), 200);

@@ -1,0 +1,218 @@
+// Commands about the config and what it would do: `check`, `render`, `events`, `schema`.
+
+import { compileConfig, matchRoutes, templateScope } from "../compile.ts";
+import { type Config, configJsonSchema, configWarnings, isEnabled } from "../config.ts";
+import { maskUrl } from "../destination.ts";
+import { EVENT_TYPES, KNOWN_EVENT_NAMES } from "../events.ts";
+import { describeStore, openStore } from "../relay.ts";
+import { SAMPLES } from "../samples.ts";
+import { loadTemplates } from "../template.ts";
+import type { DisabledDestination } from "../store.ts";
+import {
+  type Command,
+  CONFIG_OPTION,
+  describeGone,
+  help,
+  load,
+  parse,
+  print,
+  UsageError,
+} from "./shared.ts";
+
+export const checkCommand: Command = {
+  usage: `Usage: hero-relay check [--config PATH]
+
+Validates the config (schema, environment variables, templates, route targets) and prints the
+routing table: for each event type, the routes and destinations that receive it. Secrets are
+masked. Exits 1 listing every problem with its JSON path.
+
+Options:
+-c, --config PATH  Config file (default ./config.json)
+-h, --help         Show this help
+`,
+  async run(args) {
+    const { values } = parse(args, CONFIG_OPTION);
+    if (values.help) return help(checkCommand.usage);
+    const config = load(values.config);
+    await loadTemplates();
+    const runtime = compileConfig(config, values.config, { write: () => {} });
+    const out: string[] = [`Config "${values.config}" is valid.`, ""];
+    const secrets = config.influencer_hero.signing_secrets.length;
+    out.push(
+      `Signing secrets: ${secrets} configured (values hidden); tolerance ` +
+        `${config.influencer_hero.tolerance_seconds} s; body limit ` +
+        `${config.influencer_hero.max_body_bytes} bytes`,
+    );
+    out.push(`Listen: ${config.listen.hostname}:${config.listen.port}`);
+    out.push(`Store: ${describeStore(config)}`, "");
+    out.push("Destinations:");
+    const gone = new Map((await goneDestinations(config)).map((d) => [d.name, d]));
+    for (const [name, entry] of Object.entries(config.destinations)) {
+      const target = "url" in entry ? ` ${entry.url ? maskUrl(entry.url) : "(no URL set)"}` : "";
+      const state = !isEnabled(entry)
+        ? " [disabled in the config]"
+        : gone.has(name)
+        ? ` [${describeGone(gone.get(name)!)}]`
+        : "";
+      out.push(`  ${name} (${entry.type})${target}${state}`);
+    }
+    out.push("", "Routing table:");
+    const types = new Set<string>(KNOWN_EVENT_NAMES);
+    for (const route of config.routes) {
+      if (route.events !== "*") route.events.forEach((t) => types.add(t));
+    }
+    const targets = (type: string | null) =>
+      runtime.routes
+        .filter((r) => r.events === null || (type !== null && r.events.has(type)))
+        .flatMap((r) =>
+          r.to.map((d) => {
+            const enabled = runtime.destinations.get(d)?.enabled && !gone.has(d);
+            return `${r.name}${r.when ? " (when …)" : ""} → ${d}${enabled ? "" : " [disabled]"}`;
+          })
+        ).join(", ") || "(unrouted: stored only)";
+    for (const type of types) out.push(`  ${type.padEnd(22)} ${targets(type)}`);
+    out.push(`  ${"(other types)".padEnd(22)} ${targets(null)}`);
+    const warnings = configWarnings(config);
+    if (warnings.length) out.push("", "Warnings:", ...warnings.map((w) => `  ${w}`));
+    print(out.join("\n") + "\n");
+    return Promise.resolve(0);
+  },
+};
+
+export const renderCommand: Command = {
+  usage: `Usage: hero-relay render <event_type> [--config PATH] [--payload FILE] [--route NAME]
+
+Shows, for each destination the event reaches, exactly what would be sent (the native body),
+using the built-in sample payload unless --payload is given. Nothing is sent.
+
+Options:
+-c, --config PATH   Config file (default ./config.json)
+    --payload FILE  A JSON payload to use instead of the sample
+    --route NAME    Only this route
+-h, --help          Show this help
+`,
+  async run(args) {
+    const { values, positionals } = parse(args, {
+      ...CONFIG_OPTION,
+      payload: { type: "string" },
+      route: { type: "string" },
+    }, true);
+    if (values.help) return help(renderCommand.usage);
+    if (positionals.length !== 1) throw new UsageError("Name one event type");
+    const type = positionals[0]!;
+    const config = load(values.config, { parts: ["destinations", "routes", "delivery"] });
+    if (
+      values.route !== undefined && !config.routes.some((r) => r.name === values.route)
+    ) {
+      throw new UsageError(
+        `No route "${values.route}" in "${values.config}" (defined: ${
+          config.routes.map((r) => `"${r.name}"`).join(", ") || "none"
+        })`,
+      );
+    }
+    await loadTemplates();
+    const runtime = compileConfig(config, values.config, { write: () => {} });
+    const payload = values.payload === undefined
+      ? SAMPLES[type]
+      : JSON.parse(Deno.readTextFileSync(values.payload));
+    if (payload === undefined) {
+      throw new UsageError(`No sample for "${type}"; pass --payload FILE`);
+    }
+    const event = { id: "evt_PREVIEW", type, receivedAt: Date.now() };
+    const scope = templateScope(payload, event);
+    const matches = matchRoutes(runtime, type, scope).filter((m) =>
+      values.route === undefined || m.route.name === values.route
+    );
+    if (matches.length === 0) {
+      print(`"${type}" reaches no enabled destination with this config and payload.\n`);
+      return Promise.resolve(0);
+    }
+    const out: string[] = [];
+    for (const { route, destination } of matches) {
+      const rendered = runtime.destinations.get(destination)!.destination.render({
+        deliveryId: "dlv_PREVIEW",
+        eventId: event.id,
+        eventType: type,
+        receivedAt: event.receivedAt,
+        body: JSON.stringify(payload),
+        payload,
+        message: route.message(type)(scope),
+        attempt: 1,
+      });
+      out.push(`=== route "${route.name}" → ${destination}`);
+      out.push(`${rendered.method} ${rendered.url}`);
+      for (const [k, v] of Object.entries(rendered.headers)) out.push(`${k}: ${v}`);
+      out.push("", prettyBody(rendered.body), "");
+    }
+    print(out.join("\n"));
+    return Promise.resolve(0);
+  },
+};
+
+export const eventsCommand: Command = {
+  usage: `Usage: hero-relay events [<event_type>]
+
+Lists the event types Influencer Hero sends, one line each; with a type, prints its sample payload.
+`,
+  run(args) {
+    const { values, positionals } = parse(args, { help: { type: "boolean", short: "h" } }, true);
+    if (values.help) return help(eventsCommand.usage);
+    if (positionals.length > 0) {
+      const sample = SAMPLES[positionals[0]!];
+      if (sample === undefined) throw new UsageError(`Unknown event type "${positionals[0]}"`);
+      print(JSON.stringify(sample, null, 2) + "\n");
+      return Promise.resolve(0);
+    }
+    const lines = EVENT_TYPES.map((t) =>
+      `${t.name.padEnd(22)} ${t.summary}${t.marker ? "" : " (no public schema)"}`
+    );
+    print(lines.join("\n") + "\n");
+    return Promise.resolve(0);
+  },
+};
+
+export const schemaCommand: Command = {
+  usage: `Usage: hero-relay schema [--output FILE]
+
+Prints the config's JSON Schema (published as config.schema.json for editors).
+`,
+  async run(args) {
+    const { values } = parse(args, {
+      output: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    });
+    if (values.help) return help(schemaCommand.usage);
+    const text = JSON.stringify(configJsonSchema(), null, 2) + "\n";
+    if (values.output) await Deno.writeTextFile(values.output, text);
+    else print(text);
+    return 0;
+  },
+};
+
+function prettyBody(body: string): string {
+  try {
+    return JSON.stringify(JSON.parse(body), null, 2);
+  } catch {
+    return body;
+  }
+}
+
+/**
+ * Destinations the relay disabled because their endpoint is gone, from the SQLite store if it
+ * exists (check never creates a store, and does not connect to PostgreSQL).
+ */
+async function goneDestinations(config: Config): Promise<DisabledDestination[]> {
+  const path = config.store.sqlite;
+  if (config.store.postgres !== undefined || path === undefined || path === ":memory:") return [];
+  try {
+    Deno.lstatSync(path);
+  } catch {
+    return [];
+  }
+  const store = await openStore(config);
+  try {
+    return await store.disabledDestinations();
+  } finally {
+    await store.close();
+  }
+}
