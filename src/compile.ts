@@ -26,7 +26,7 @@ import { KNOWN_EVENT_NAMES } from "./events.ts";
 import type { Timeouts } from "./http_client.ts";
 import { compileMessage, type MessageTemplate } from "./message.ts";
 import { DEFAULT_POLICY, type RetryPolicy } from "./retry.ts";
-import type { Payload } from "./samples.ts";
+import type { Payload } from "./events.ts";
 import {
   compileCondition,
   compileTemplate,

@@ -1,7 +1,26 @@
 // The built-in message of every known event type: who (name, handle, platform, followers,
 // profile, picture), what changed (old → new) and the deal. Plain text; destinations escape it.
 
-import type { FieldSource, MessageSources } from "./message.ts";
+/** Liquid sources of a field. */
+export interface FieldSource {
+  name: string;
+  value: string;
+  inline?: boolean | undefined;
+}
+
+/** Liquid sources of a message's parts. */
+export interface MessageSources {
+  title?: string;
+  text?: string;
+  fields?: FieldSource[];
+  link_url?: string;
+  link_label?: string;
+  image?: string;
+  author_name?: string;
+  author_url?: string;
+  author_icon?: string;
+  color?: string;
+}
 
 const NAME = "{{ deal_info.full_name | default: deal_info.deal_name | default: 'An influencer' }}";
 

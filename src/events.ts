@@ -1,7 +1,8 @@
 // What Influencer Hero sends: the known event types, how to tell them apart by shape, and the
 // key that orders one collaboration's events.
 
-import type { Payload } from "./samples.ts";
+/** A JSON object as received from Influencer Hero. */
+export type Payload = Record<string, unknown>;
 
 /** A known Influencer Hero event type. */
 export interface EventType {

@@ -1,7 +1,14 @@
 // The neutral message every destination renders in its own native form, and how it is made
 // from Liquid templates: an event type's built-in defaults, overridden part by part by a route.
 
-import { DEFAULT_MESSAGES, GENERIC_MESSAGE } from "./default_messages.ts";
+import {
+  DEFAULT_MESSAGES,
+  type FieldSource,
+  GENERIC_MESSAGE,
+  type MessageSources,
+} from "./default_messages.ts";
+
+export type { FieldSource, MessageSources };
 import { compileTemplate, type Template, templateError } from "./template.ts";
 
 /** A field of a message: a short label and its value. */
@@ -21,27 +28,6 @@ export interface Message {
   author: { name: string; url: string | null; icon: string | null } | null;
   /** A hex colour such as "#2eb67d", for destinations that show one. */
   color: string | null;
-}
-
-/** Liquid sources of a field. */
-export interface FieldSource {
-  name: string;
-  value: string;
-  inline?: boolean | undefined;
-}
-
-/** Liquid sources of a message's parts. */
-export interface MessageSources {
-  title?: string;
-  text?: string;
-  fields?: FieldSource[];
-  link_url?: string;
-  link_label?: string;
-  image?: string;
-  author_name?: string;
-  author_url?: string;
-  author_icon?: string;
-  color?: string;
 }
 
 /** A compiled message: renders a template scope into a {@linkcode Message}. */

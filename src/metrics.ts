@@ -169,3 +169,8 @@ function format(labels: Labels): string {
   const escape = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
   return `{${keys.map((k) => `${k}="${escape(labels[k]!)}"`).join(",")}}`;
 }
+
+/** Event type as a metric label: unknown types collapse to "other" to bound cardinality. */
+export function metricType(type: string): string {
+  return /^[a-z0-9_]{1,40}$/.test(type) ? type : "other";
+}

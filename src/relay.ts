@@ -19,6 +19,7 @@ import {
   HTTP_REQUESTS,
   LISTENER_RESTARTS,
   Metrics,
+  metricType,
   VERIFICATION_FAILURES,
 } from "./metrics.ts";
 import { Redactor } from "./redact.ts";
@@ -28,7 +29,7 @@ import { maskPostgresUrl, PostgresStore } from "./store_postgres.ts";
 import { DELIVERY_OUTCOMES } from "./retry.ts";
 import { SqliteStore } from "./store_sqlite.ts";
 import { Verifier, VERIFY_FAILURES } from "./verify.ts";
-import { Dispatcher, metricType, REPLAY_WINDOW_MS } from "./worker.ts";
+import { Dispatcher, REPLAY_WINDOW_MS } from "./worker.ts";
 
 /** The default database path when the config names none. */
 export const DEFAULT_SQLITE_PATH = "./data/hero-relay.db";

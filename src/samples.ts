@@ -3,8 +3,7 @@
 // send-test, render and the tests. `new_influencer_post` and `media_kpi_updated` have no public
 // schema: their samples are illustrative only.
 
-/** A JSON object as received from Influencer Hero. */
-export type Payload = Record<string, unknown>;
+import type { Payload } from "./events.ts";
 
 /** The deal summary every sample carries. */
 const DEAL_INFO = {

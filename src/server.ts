@@ -16,12 +16,12 @@ import {
   EVENTS_DUPLICATE,
   HTTP_REQUESTS,
   type Metrics,
+  metricType,
   VERIFICATION_FAILURES,
 } from "./metrics.ts";
-import type { Payload } from "./samples.ts";
+import type { Payload } from "./events.ts";
 import type { InsertResult, NewDelivery, NewEvent } from "./store.ts";
 import type { Verifier, VerifyFailure } from "./verify.ts";
-import { metricType } from "./worker.ts";
 
 /** Header carrying the hex HMAC-SHA256 of the body. */
 export const SIGNATURE_HEADER = "x-influencerhero-signature";

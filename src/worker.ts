@@ -16,9 +16,15 @@ import { newId } from "./ids.ts";
 import type { Logger } from "./log.ts";
 import { compileMessage, type Message, type MessageTemplate } from "./message.ts";
 import { templatesLoaded } from "./template.ts";
-import { ATTEMPT_DURATION, DELIVERIES, EVENTS_UNROUTED, type Metrics } from "./metrics.ts";
+import {
+  ATTEMPT_DURATION,
+  DELIVERIES,
+  EVENTS_UNROUTED,
+  type Metrics,
+  metricType,
+} from "./metrics.ts";
 import { decide, MAX_RETRY_AFTER_MS, type Outcome } from "./retry.ts";
-import type { Payload } from "./samples.ts";
+import type { Payload } from "./events.ts";
 import type { Completion, LeasedDelivery, NewDelivery, Store } from "./store.ts";
 
 /** How long accepted bodies are remembered to answer replays as duplicates: 7 days. */
@@ -561,9 +567,4 @@ function parsePayload(body: string): Payload {
   } catch {
     return {};
   }
-}
-
-/** Event type as a metric label: unknown types collapse to "other" to bound cardinality. */
-export function metricType(type: string): string {
-  return /^[a-z0-9_]{1,40}$/.test(type) ? type : "other";
 }
