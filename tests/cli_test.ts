@@ -6,7 +6,7 @@ import { createHmac } from "node:crypto";
 import denoJson from "../deno.json" with { type: "json" };
 import { EVENT_TYPES } from "../src/events.ts";
 import { SAMPLES } from "../src/samples.ts";
-import { runMain, ServeProcess, unusedPort } from "./process_helpers.ts";
+import { freePort, runCli, ServeProcess } from "./helpers.ts";
 
 /** config.example.json as the README's quick start runs it, on a free port and a temp store. */
 async function quickStartConfig(): Promise<{ dir: string; path: string; port: number }> {
@@ -14,7 +14,7 @@ async function quickStartConfig(): Promise<{ dir: string; path: string; port: nu
   const example = JSON.parse(
     await Deno.readTextFile(new URL("../config.example.json", import.meta.url)),
   );
-  const port = unusedPort();
+  const port = freePort();
   example.listen.port = port;
   example.store.sqlite = `${dir}/relay.db`;
   delete example.$schema;
@@ -32,7 +32,7 @@ Deno.test("the README quick start round trip: serve, send-test all gets 200 for 
   let stopped = false;
   try {
     await t.step("send-test all: every type is answered 200 and printed", async () => {
-      const { code, stdout, stderr } = await runMain(["send-test", "all", "--config", path], {
+      const { code, stdout, stderr } = await runCli(["send-test", "all", "--config", path], {
         env,
       });
       assert.equal(code, 0, stderr);
@@ -55,7 +55,7 @@ Deno.test("the README quick start round trip: serve, send-test all gets 200 for 
     await t.step(
       "send-test again is not answered as a duplicate (each send has a nonce)",
       async () => {
-        const { code, stdout } = await runMain(["send-test", "product_sent", "--config", path], {
+        const { code, stdout } = await runCli(["send-test", "product_sent", "--config", path], {
           env,
         });
         assert.equal(code, 0);
@@ -66,7 +66,7 @@ Deno.test("the README quick start round trip: serve, send-test all gets 200 for 
     await t.step("send-test with --url, --secret and --payload", async () => {
       const payload = `${dir}/payload.json`;
       await Deno.writeTextFile(payload, JSON.stringify({ deal_id: "d-1", custom: "x" }));
-      const ok = await runMain([
+      const ok = await runCli([
         "send-test",
         "brand_new_type",
         "--url",
@@ -81,7 +81,7 @@ Deno.test("the README quick start round trip: serve, send-test all gets 200 for 
     });
 
     await t.step("a wrong secret is answered 401 and send-test exits 1", async () => {
-      const { code, stdout } = await runMain([
+      const { code, stdout } = await runCli([
         "send-test",
         "update_commission",
         "--config",
@@ -94,7 +94,7 @@ Deno.test("the README quick start round trip: serve, send-test all gets 200 for 
     });
 
     await t.step("a type without a sample and no --payload exits 2", async () => {
-      const { code, stderr } = await runMain(["send-test", "brand_new_type", "--config", path], {
+      const { code, stderr } = await runCli(["send-test", "brand_new_type", "--config", path], {
         env,
       });
       assert.equal(code, 2);
@@ -111,7 +111,7 @@ Deno.test("the README quick start round trip: serve, send-test all gets 200 for 
     });
 
     await t.step("send-test to a relay that is not running says so and exits 1", async () => {
-      const { code, stdout } = await runMain(["send-test", "new_max_bid", "--config", path], {
+      const { code, stdout } = await runCli(["send-test", "new_max_bid", "--config", path], {
         env,
       });
       assert.equal(code, 1);
@@ -128,7 +128,7 @@ Deno.test("sign prints the headers Influencer Hero would send; the HMAC checks o
     0xff,
     0x00,
   ]);
-  const { code, stdout, stderr } = await runMain(
+  const { code, stdout, stderr } = await runCli(
     ["sign", "--secret", "s3cret-ü", "--timestamp", "1700000000"],
     { stdin: body },
   );
@@ -145,7 +145,7 @@ Deno.test("sign prints the headers Influencer Hero would send; the HMAC checks o
 Deno.test("sign takes the config's first secret and the current time by default", async () => {
   const { path } = await quickStartConfig();
   const before = Math.floor(Date.now() / 1000);
-  const { code, stdout } = await runMain(["sign", "--config", path], {
+  const { code, stdout } = await runCli(["sign", "--config", path], {
     stdin: "{}",
     env: { HERO_RELAY_SIGNING_SECRET: "from-the-environment" },
   });
@@ -157,7 +157,7 @@ Deno.test("sign takes the config's first secret and the current time by default"
 });
 
 Deno.test("sign refuses a timestamp that is not Unix seconds with exit code 2", async () => {
-  const { code, stderr } = await runMain(["sign", "--secret", "s", "--timestamp", "2024-01-01"], {
+  const { code, stderr } = await runCli(["sign", "--secret", "s", "--timestamp", "2024-01-01"], {
     stdin: "{}",
   });
   assert.equal(code, 2);
@@ -165,36 +165,36 @@ Deno.test("sign refuses a timestamp that is not Unix seconds with exit code 2", 
 });
 
 Deno.test("events lists every known type on one line each, and prints one's sample payload", async () => {
-  const list = await runMain(["events"]);
+  const list = await runCli(["events"]);
   assert.equal(list.code, 0);
   const lines = list.stdout.trimEnd().split("\n");
   assert.deepEqual(lines.map((l) => l.split(/\s+/)[0]), EVENT_TYPES.map((t) => t.name));
   for (const [i, type] of EVENT_TYPES.entries()) assert.ok(lines[i]!.includes(type.summary));
 
-  const one = await runMain(["events", "new_influencer_order"]);
+  const one = await runCli(["events", "new_influencer_order"]);
   assert.equal(one.code, 0);
   assert.deepEqual(JSON.parse(one.stdout), SAMPLES["new_influencer_order"]);
 
-  const unknown = await runMain(["events", "no_such_type"]);
+  const unknown = await runCli(["events", "no_such_type"]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /Unknown event type "no_such_type"/);
 });
 
 Deno.test("send-test, sign and events have --help; --version prints deno.json's; unknown flags exit 2", async () => {
   for (const command of ["send-test", "sign", "events"]) {
-    const { code, stdout } = await runMain([command, "--help"]);
+    const { code, stdout } = await runCli([command, "--help"]);
     assert.equal(code, 0, command);
     assert.match(stdout, new RegExp(`^Usage: hero-relay ${command}`), command);
-    const bad = await runMain([command, "--no-such-flag"]);
+    const bad = await runCli([command, "--no-such-flag"]);
     assert.equal(bad.code, 2, command);
     assert.match(bad.stderr, /Unknown option '--no-such-flag'/, command);
     assert.match(bad.stderr, new RegExp(`Run "hero-relay ${command} --help" for usage`), command);
   }
-  const top = await runMain(["--help"]);
+  const top = await runCli(["--help"]);
   for (const command of ["send-test", "sign", "events"]) {
     assert.match(top.stdout, new RegExp(`\\n  ${command} +\\S`), command);
   }
-  const version = await runMain(["--version"]);
+  const version = await runCli(["--version"]);
   assert.equal(version.code, 0);
   assert.equal(version.stdout, `hero-relay ${denoJson.version}\n`);
 });

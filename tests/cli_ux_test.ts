@@ -3,8 +3,7 @@
 // names are errors, and network errors say what happened.
 
 import assert from "node:assert/strict";
-import { runMain, ServeProcess, unusedPort } from "./process_helpers.ts";
-import { FakeServer, runCli, SECRET } from "./helpers.ts";
+import { FakeServer, freePort, runCli, SECRET, ServeProcess } from "./helpers.ts";
 
 /** A config in a new folder with a relative store path and an admin token from the environment. */
 async function relayFolder(): Promise<{ dir: string; path: string }> {
@@ -13,7 +12,7 @@ async function relayFolder(): Promise<{ dir: string; path: string }> {
   await Deno.writeTextFile(
     path,
     JSON.stringify({
-      listen: { hostname: "127.0.0.1", port: unusedPort() },
+      listen: { hostname: "127.0.0.1", port: freePort() },
       admin: { port: 0, token: "${HERO_RELAY_ADMIN_TOKEN}" },
       influencer_hero: { signing_secrets: [SECRET] },
       store: { sqlite: "./store/relay.db" },
@@ -37,7 +36,7 @@ Deno.test("store commands refuse a store that does not exist, and create nothing
   const { dir, path } = await relayFolder();
   try {
     for (const args of [["deliveries"], ["replay", "--dead"], ["enable", "log"]]) {
-      const { code, stdout, stderr } = await runMain([...args, "--config", path], { cwd: "/" });
+      const { code, stdout, stderr } = await runCli([...args, "--config", path], { cwd: "/" });
       assert.equal(code, 1, `${args[0]}: ${stdout}`);
       assert.match(
         stderr,
@@ -59,7 +58,7 @@ Deno.test("a relative store path is the config folder's, and store commands skip
     assert.ok(Deno.statSync(`${dir}/store/relay.db`).isFile);
 
     await t.step("deliveries runs from another folder without the admin token set", async () => {
-      const { code, stdout, stderr } = await runMain(["deliveries", "--config", path], {
+      const { code, stdout, stderr } = await runCli(["deliveries", "--config", path], {
         cwd: "/",
       });
       assert.equal(code, 0, stderr);
@@ -67,19 +66,19 @@ Deno.test("a relative store path is the config folder's, and store commands skip
     });
 
     await t.step("replay --dead with nothing to replay exits 1", async () => {
-      const { code, stderr } = await runMain(["replay", "--dead", "--config", path]);
+      const { code, stderr } = await runCli(["replay", "--dead", "--config", path]);
       assert.equal(code, 1);
       assert.match(stderr, /Nothing to replay/);
     });
 
     await t.step("enable of an unknown destination exits 1 naming the defined ones", async () => {
-      const { code, stderr } = await runMain(["enable", "nosuch", "--config", path]);
+      const { code, stderr } = await runCli(["enable", "nosuch", "--config", path]);
       assert.equal(code, 1);
       assert.match(stderr, /No destination "nosuch" in .* \(defined: "log", "team"\)/);
     });
 
     await t.step('enable of a destination never disabled explains "enabled": false', async () => {
-      const { code, stdout, stderr } = await runMain(["enable", "team", "--config", path]);
+      const { code, stdout, stderr } = await runCli(["enable", "team", "--config", path]);
       assert.equal(code, 0, stderr);
       assert.match(stdout, /"team" was not disabled by the relay .* "enabled": false/);
     });
@@ -91,16 +90,16 @@ Deno.test("a relative store path is the config folder's, and store commands skip
 Deno.test("sign, send-test and render need only the parts they use", async () => {
   const { dir, path } = await relayFolder();
   try {
-    const sign = await runMain(["sign", "--config", path], { stdin: "{}" });
+    const sign = await runCli(["sign", "--config", path], { stdin: "{}" });
     assert.equal(sign.code, 0, sign.stderr);
     assert.match(sign.stdout, /X-InfluencerHero-Signature: [0-9a-f]{64}\n/);
 
-    const sent = await runMain(["send-test", "product_sent", "--config", path]);
+    const sent = await runCli(["send-test", "product_sent", "--config", path]);
     assert.equal(sent.code, 1);
     assert.doesNotMatch(sent.stderr, /HERO_RELAY_ADMIN_TOKEN/);
     assert.match(sent.stdout, /^product_sent\s+cannot reach http:\/\/127\.0\.0\.1:\d+\/hooks/);
 
-    const render = await runMain(["render", "product_sent", "--config", path], {
+    const render = await runCli(["render", "product_sent", "--config", path], {
       env: { SLACK_WEBHOOK_URL: SERVE_ENV.SLACK_WEBHOOK_URL },
     });
     assert.equal(render.code, 0, render.stderr);
@@ -113,7 +112,7 @@ Deno.test("sign, send-test and render need only the parts they use", async () =>
 Deno.test("render --route with an unknown route is an error naming the defined ones", async () => {
   const { dir, path } = await relayFolder();
   try {
-    const { code, stderr } = await runMain(
+    const { code, stderr } = await runCli(
       ["render", "product_sent", "--route", "nosuch", "--config", path],
       { env: { SLACK_WEBHOOK_URL: SERVE_ENV.SLACK_WEBHOOK_URL } },
     );
@@ -125,8 +124,8 @@ Deno.test("render --route with an unknown route is an error naming the defined o
 });
 
 Deno.test("send-test says why a relay cannot be reached: refused, or no such host", async () => {
-  const port = unusedPort();
-  const refused = await runMain([
+  const port = freePort();
+  const refused = await runCli([
     "send-test",
     "product_sent",
     "--url",
@@ -136,7 +135,7 @@ Deno.test("send-test says why a relay cannot be reached: refused, or no such hos
   ]);
   assert.equal(refused.code, 1);
   assert.match(refused.stdout, /cannot reach .*: tcp connect error: Connection refused/);
-  const dns = await runMain([
+  const dns = await runCli([
     "send-test",
     "product_sent",
     "--url",
@@ -153,7 +152,7 @@ Deno.test("a JSON mistake is shown by line and column, without the text around i
   try {
     const path = `${dir}/config.json`;
     await Deno.writeTextFile(path, '{\n  "admin": { "token": "hunter2-hunter2-hunter2" x }\n}\n');
-    const { code, stderr } = await runMain(["check", "--config", path]);
+    const { code, stderr } = await runCli(["check", "--config", path]);
     assert.equal(code, 1);
     assert.match(
       stderr,
@@ -192,7 +191,7 @@ Deno.test("a JSON mistake found on reload is logged by line and column too", asy
 Deno.test("serve --hostname 999.1.1.1 says the address is not one and how to choose one", async () => {
   const { dir, path } = await relayFolder();
   try {
-    const { code, stderr } = await runMain(["serve", "--config", path, "--hostname", "999.1.1.1"], {
+    const { code, stderr } = await runCli(["serve", "--config", path, "--hostname", "999.1.1.1"], {
       env: SERVE_ENV,
     });
     assert.equal(code, 1);
@@ -210,7 +209,7 @@ Deno.test("check and deliveries show a destination the relay disabled because it
   const dir = await Deno.makeTempDir();
   try {
     const path = `${dir}/config.json`;
-    const port = unusedPort();
+    const port = freePort();
     await Deno.writeTextFile(
       path,
       JSON.stringify({
@@ -227,7 +226,7 @@ Deno.test("check and deliveries show a destination the relay disabled because it
     );
     const serve = await ServeProcess.start(path);
     try {
-      const sent = await runMain(["send-test", "product_sent", "--config", path]);
+      const sent = await runCli(["send-test", "product_sent", "--config", path]);
       assert.equal(sent.code, 0, sent.stdout);
       await serve.waitForLog((l) => String(l.msg).startsWith("destination disabled"));
     } finally {
@@ -235,18 +234,18 @@ Deno.test("check and deliveries show a destination the relay disabled because it
     }
     const gone =
       /disabled by the relay since \d{4}-\d\d-\d\dT[\d:]+Z because its endpoint is gone \(HTTP 410: gone\); deliveries wait: fix it, then run "hero-relay enable sink"/;
-    const check = await runMain(["check", "--config", path]);
+    const check = await runCli(["check", "--config", path]);
     assert.equal(check.code, 0, check.stderr);
     assert.match(check.stdout, new RegExp(`  sink \\(http\\) .*\\[${gone.source}\\]`));
     assert.match(check.stdout, / {2}off \(console\) \[disabled in the config\]/);
     assert.match(check.stdout, /product_sent\s+all → sink \[disabled\]/);
-    const list = await runMain(["deliveries", "--config", path]);
+    const list = await runCli(["deliveries", "--config", path]);
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, new RegExp(`Destination "sink" is ${gone.source}\\n$`));
-    const enable = await runMain(["enable", "sink", "--config", path]);
+    const enable = await runCli(["enable", "sink", "--config", path]);
     assert.equal(enable.code, 0, enable.stderr);
     assert.match(enable.stdout, /Enabled "sink": its parked deliveries resume/);
-    const after = await runMain(["check", "--config", path]);
+    const after = await runCli(["check", "--config", path]);
     assert.doesNotMatch(after.stdout, /disabled by the relay/);
   } finally {
     await sink.close();

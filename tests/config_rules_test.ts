@@ -2,7 +2,7 @@
 // forms of a route's "events".
 
 import assert from "node:assert/strict";
-import { runMain, ServeProcess } from "./process_helpers.ts";
+import { runCli, ServeProcess } from "./helpers.ts";
 
 async function check(
   config: unknown,
@@ -11,7 +11,7 @@ async function check(
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config), { mode: 0o600 });
-    return await runMain(["check", "--config", `${dir}/config.json`], { env });
+    return await runCli(["check", "--config", `${dir}/config.json`], { env });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

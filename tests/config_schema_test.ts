@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { Ajv2020 } from "ajv/dist/2020.js";
-import { runMain } from "./process_helpers.ts";
+import { runCli } from "./helpers.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const schema = JSON.parse(await Deno.readTextFile(new URL("config.schema.json", ROOT)));
@@ -45,7 +45,7 @@ async function check(config: unknown): Promise<{ code: number; stdout: string; s
       return JSON.stringify(file);
     });
     await Deno.writeTextFile(`${dir}/config.json`, text, { mode: 0o600 });
-    return await runMain(["check", "--config", `${dir}/config.json`], { env: ENV });
+    return await runCli(["check", "--config", `${dir}/config.json`], { env: ENV });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -102,7 +102,7 @@ function configFor(fragment: Record<string, unknown>): Record<string, unknown> |
 Deno.test("config.example.json passes ajv (strict) on config.schema.json and check", async () => {
   const example = JSON.parse(await Deno.readTextFile(new URL("config.example.json", ROOT)));
   assert.equal(schemaErrors(example), "");
-  const { code, stderr } = await runMain(["check", "--config", "config.example.json"]);
+  const { code, stderr } = await runCli(["check", "--config", "config.example.json"]);
   assert.equal(code, 0, stderr);
 });
 
@@ -184,7 +184,7 @@ Deno.test("the schema refuses a key and its *_file twin together, as check does"
 });
 
 Deno.test("config.schema.json is what `schema` prints (regenerate with deno task schema)", async () => {
-  const { code, stdout } = await runMain(["schema"]);
+  const { code, stdout } = await runCli(["schema"]);
   assert.equal(code, 0);
   assert.equal(stdout, await Deno.readTextFile(new URL("config.schema.json", ROOT)));
 });

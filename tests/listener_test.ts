@@ -2,8 +2,15 @@
 // after their timeouts, and the listener goes on serving.
 
 import assert from "node:assert/strict";
-import { freshSample, SECRET, signed, testConfig, testRelay } from "./helpers.ts";
-import { ServeProcess, unusedPort } from "./process_helpers.ts";
+import {
+  freePort,
+  freshSample,
+  SECRET,
+  ServeProcess,
+  signed,
+  testConfig,
+  testRelay,
+} from "./helpers.ts";
 
 const encoder = new TextEncoder();
 
@@ -111,7 +118,7 @@ async function signedPost(base: string, n: number, ms = 5_000): Promise<number> 
 async function serveUnderNofile256(listen: Record<string, unknown>) {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/config.json`;
-  const port = unusedPort();
+  const port = freePort();
   await Deno.writeTextFile(
     path,
     JSON.stringify({

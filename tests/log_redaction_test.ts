@@ -6,8 +6,7 @@
 // every line it wrote is searched for every secret used, and for a request body.
 
 import assert from "node:assert/strict";
-import { FakeServer, freshSample, post } from "./helpers.ts";
-import { runMain, ServeProcess } from "./process_helpers.ts";
+import { FakeServer, freshSample, post, runCli, ServeProcess } from "./helpers.ts";
 import { sign } from "../src/verify.ts";
 
 const IH_SECRET = "ih-env-secret-Qm4vT9";
@@ -152,9 +151,9 @@ Deno.test("no log line of a representative run holds a secret, a signature or a 
 
   // `check` and `render` on the same config, as an operator would run them.
   await Deno.writeTextFile(path, text);
-  const check = await runMain(["check", "--config", path], { env });
+  const check = await runCli(["check", "--config", path], { env });
   assert.equal(check.code, 0, check.stderr);
-  const render = await runMain(["render", "update_commission", "--config", path], { env });
+  const render = await runCli(["render", "update_commission", "--config", path], { env });
   assert.equal(render.code, 0, render.stderr);
 
   const lines = [...serve.stdout, ...serve.stderr.split("\n")].filter((l) => l !== "");

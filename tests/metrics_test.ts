@@ -5,15 +5,16 @@ import assert from "node:assert/strict";
 import {
   eventually,
   FakeServer,
+  freePort,
   freshSample,
   post,
   SAMPLE_TYPES,
   SECRET,
+  ServeProcess,
   signed,
   testConfig,
   testRelay,
 } from "./helpers.ts";
-import { ServeProcess, unusedPort } from "./process_helpers.ts";
 
 /** Parses Prometheus text into series → value, checking each line's shape. */
 function parseMetrics(text: string): Map<string, number> {
@@ -201,7 +202,7 @@ Deno.test("GET /metrics reports requests, verification failures, events, deliver
 Deno.test("serve exports every counter and histogram from the first scrape, at zero for the label sets its config names, and again after a reload", async () => {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/config.json`;
-  const port = unusedPort();
+  const port = freePort();
   const config = (destinations: Record<string, unknown>, routes: unknown[]) =>
     JSON.stringify({
       listen: { hostname: "127.0.0.1", port },

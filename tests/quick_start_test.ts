@@ -4,7 +4,7 @@
 // reads line by line while the console destination prints beside it.
 
 import assert from "node:assert/strict";
-import { runMain, ServeProcess, unusedPort } from "./process_helpers.ts";
+import { freePort, runCli, ServeProcess } from "./helpers.ts";
 
 const hasJq = await new Deno.Command("jq", { args: ["--version"], stdout: "null", stderr: "null" })
   .output().then((o) => o.success, () => false);
@@ -14,7 +14,7 @@ async function clonedExample(): Promise<{ dir: string; path: string }> {
   const dir = await Deno.makeTempDir();
   const text = await Deno.readTextFile(new URL("../config.example.json", import.meta.url));
   const example = JSON.parse(text);
-  example.listen.port = unusedPort();
+  example.listen.port = freePort();
   const path = `${dir}/config.example.json`;
   // Same layout as the original (relative store path), so the permission check sees the same text.
   await Deno.writeTextFile(path, JSON.stringify(example, null, 2), { mode: 0o644 });
@@ -31,7 +31,7 @@ Deno.test({
     const serve = await ServeProcess.start(path, { env });
     let id = "";
     try {
-      const sent = await runMain(["send-test", "product_sent", "--config", path], { env });
+      const sent = await runCli(["send-test", "product_sent", "--config", path], { env });
       assert.equal(sent.code, 0, sent.stdout + sent.stderr);
       id = JSON.parse(sent.stdout.replace(/^product_sent\s+200 /, "")).id;
       await serve.waitForLog((l) => l.msg === "delivered" && l["destination"] === "console");

@@ -12,10 +12,10 @@ import {
   freshSample,
   post,
   SECRET,
+  ServeProcess,
   testConfig,
   testRelay,
 } from "./helpers.ts";
-import { ServeProcess } from "./process_helpers.ts";
 
 Deno.test("an attempt in flight when its destination is removed finishes and is recorded", async () => {
   const dir = await Deno.makeTempDir();

@@ -8,8 +8,16 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { SMTPServer } from "smtp-server";
-import { FakeServer, freshSample, type Received, SECRET, signed } from "./helpers.ts";
-import { runMain, ServeProcess, unusedPort } from "./process_helpers.ts";
+import {
+  FakeServer,
+  freePort,
+  freshSample,
+  type Received,
+  runCli,
+  SECRET,
+  ServeProcess,
+  signed,
+} from "./helpers.ts";
 
 const ADMIN_TOKEN = "admin-token-Vb7Nm3Kq9Lp2";
 const SLACK_TOKEN = "slackTokenQ1w2E3r4T5y6";
@@ -242,8 +250,8 @@ Deno.test("no secret a destination echoes reaches logs, the store, the admin API
     };
     const names = Object.keys(destinations);
     const config = {
-      listen: { hostname: "127.0.0.1", port: unusedPort() },
-      admin: { port: unusedPort(), token_file: `${dir}/admin-token` },
+      listen: { hostname: "127.0.0.1", port: freePort() },
+      admin: { port: freePort(), token_file: `${dir}/admin-token` },
       influencer_hero: { signing_secrets: [SECRET] },
       store: { sqlite: `${dir}/data/relay.db` },
       delivery: once,
@@ -329,7 +337,7 @@ Deno.test("no secret a destination echoes reaches logs, the store, the admin API
         ["replay", "--dead"],
       ]
     ) {
-      const result = await runMain([...args, "--config", configPath]);
+      const result = await runCli([...args, "--config", configPath]);
       assert.ok(result.stdout.length > 0, `${args.join(" ")} printed: ${result.stderr}`);
       assertNoSecret(result.stdout + result.stderr, `hero-relay ${args.join(" ")}`);
     }

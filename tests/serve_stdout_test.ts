@@ -2,8 +2,7 @@
 // receiving and answering; the lost log lines are reported once on standard error.
 
 import assert from "node:assert/strict";
-import { freshSample, post, relayCommand } from "./helpers.ts";
-import { consoleConfig } from "./process_helpers.ts";
+import { consoleConfig, freshSample, post, relayCommand } from "./helpers.ts";
 
 Deno.test("serve keeps answering when its standard output is closed", async () => {
   const { dir, path, base } = await consoleConfig([{ name: "all", events: "*", to: ["log"] }]);

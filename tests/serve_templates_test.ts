@@ -3,8 +3,7 @@
 // Each case is a fresh process, so nothing was loaded beforehand.
 
 import assert from "node:assert/strict";
-import { eventually, freshSample, post } from "./helpers.ts";
-import { consoleConfig, ServeProcess } from "./process_helpers.ts";
+import { consoleConfig, eventually, freshSample, post, ServeProcess } from "./helpers.ts";
 
 async function serveWith(routes: unknown[]): Promise<{ serve: ServeProcess; base: string }> {
   const { path, base } = await consoleConfig(routes);

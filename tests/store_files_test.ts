@@ -6,8 +6,15 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { FakeServer, freshSample, SECRET, signed } from "./helpers.ts";
-import { runMain, ServeProcess, unusedPort } from "./process_helpers.ts";
+import {
+  FakeServer,
+  freePort,
+  freshSample,
+  runCli,
+  SECRET,
+  ServeProcess,
+  signed,
+} from "./helpers.ts";
 
 /** A folder holding config.json and relay.db side by side, delivering to `sinkUrl`. */
 async function besideConfig(
@@ -15,7 +22,7 @@ async function besideConfig(
   dir?: string,
 ): Promise<{ dir: string; path: string; db: string; base: string }> {
   dir ??= await Deno.makeTempDir();
-  const port = unusedPort();
+  const port = freePort();
   const path = `${dir}/config.json`;
   await Deno.writeTextFile(
     path,
@@ -110,7 +117,7 @@ Deno.test("a config beside the database: CLI commands during load, SIGKILL and r
   try {
     const acked = await send(setup.base, 300, 0);
     for (let i = 0; i < 2; i++) {
-      const listed = await runMain(["deliveries", "--config", setup.path, "--limit", "5"]);
+      const listed = await runCli(["deliveries", "--config", setup.path, "--limit", "5"]);
       assert.equal(listed.code, 0, listed.stderr);
     }
     acked.push(...await send(setup.base, 100, 300));
@@ -178,7 +185,7 @@ Deno.test({
         if (make === "symlink") await Deno.symlink(setup.db, linked);
         else await Deno.link(setup.db, linked);
         const second = await besideConfig(sink.url, other);
-        const result = await runMain(["serve", "--config", second.path]);
+        const result = await runCli(["serve", "--config", second.path]);
         assert.equal(result.code, 1, `${make}: ${result.stdout}${result.stderr}`);
         const output = result.stdout + result.stderr;
         assert.match(output, /another relay is using the store/, make);
