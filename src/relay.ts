@@ -107,15 +107,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     lock?.close();
     throw error;
   }
-  if (store instanceof SqliteStore) await store.release(null, (options.now ?? Date.now)());
-  const durability = store instanceof SqliteStore
-    ? { synchronous: store.synchronous() === 2 ? "FULL" : String(store.synchronous()) }
-    : store instanceof PostgresStore
-    ? { synchronous_commit: store.synchronousCommit() }
-    : {};
-  if (store instanceof PostgresStore && store.synchronousCommit() === "off") {
-    log.warn("synchronous_commit is off: a crash of the database may lose acknowledged events");
-  }
+  const facts = store.facts();
+  if (facts.soleOwner) await store.release(null, (options.now ?? Date.now)());
+  const durability = facts.durability;
+  for (const warning of facts.warnings) log.warn(warning);
   const metrics = new Metrics();
   let verifier = await createVerifier(runtime.config);
   const dispatcher = new Dispatcher({

@@ -151,8 +151,23 @@ export interface PruneOptions {
   batch: number;
 }
 
+/** What a store says about itself, so the relay never asks which implementation it is. */
+export interface StoreFacts {
+  /**
+   * True when one relay owns the store (SQLite): every lease found at start is a dead relay's and
+   * is released. False when relays share it (PostgreSQL): live leases are left to expire.
+   */
+  soleOwner: boolean;
+  /** The durability setting in force, as logged at start ({ synchronous: "FULL" }, …). */
+  durability: Record<string, string>;
+  /** Settings that put acknowledged events at risk, to be logged as warnings. */
+  warnings: string[];
+}
+
 /** The durable store. */
 export interface Store {
+  /** Ownership and durability, read from the database itself. */
+  facts(): StoreFacts;
   /** Stores events in one transaction (group commit); resolves once it is durable. */
   insertEvents(events: readonly NewEvent[]): Promise<InsertResult[]>;
   /** Events not yet routed, oldest first. */

@@ -25,6 +25,7 @@ import type {
   QueueStats,
   Store,
   StoredEvent,
+  StoreFacts,
 } from "./store.ts";
 import { EVENT_SUMMARY_COLUMNS, toDelivery, toEvent, toEventSummary } from "./store.ts";
 
@@ -156,6 +157,16 @@ export class PostgresStore implements Store {
    */
   synchronousCommit(): string {
     return this.#synchronousCommit;
+  }
+
+  facts(): StoreFacts {
+    return {
+      soleOwner: false,
+      durability: { synchronous_commit: this.#synchronousCommit },
+      warnings: this.#synchronousCommit === "off"
+        ? ["synchronous_commit is off: a crash of the database may lose acknowledged events"]
+        : [],
+    };
   }
 
   async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {

@@ -19,6 +19,7 @@ import type {
   QueueStats,
   Store,
   StoredEvent,
+  StoreFacts,
 } from "./store.ts";
 import { EVENT_SUMMARY_COLUMNS, toDelivery, toEvent, toEventSummary } from "./store.ts";
 import { WalSync } from "./wal_sync.ts";
@@ -118,6 +119,15 @@ export class SqliteStore implements Store {
     db.exec(SCHEMA);
     const full = (options.synchronous ?? "FULL") === "FULL";
     return new SqliteStore(db, full && path !== ":memory:" ? WalSync.find(path) : null);
+  }
+
+  facts(): StoreFacts {
+    const level = this.synchronous();
+    return {
+      soleOwner: true,
+      durability: { synchronous: level === 2 ? "FULL" : level === 3 ? "EXTRA" : String(level) },
+      warnings: level < 2 ? ["SQLite's synchronous is below FULL: a crash may lose events"] : [],
+    };
   }
 
   /** The synchronous setting in force, read back from SQLite (2 = FULL, 1 = NORMAL). */

@@ -78,6 +78,22 @@ function contract(name: string, test: (harness: Harness) => Promise<void>): void
   }
 }
 
+contract("says who owns it and how durable its commits are", async ({ store }) => {
+  const facts = store.facts();
+  assert.deepEqual(facts.warnings, [], "the defaults put no acknowledged event at risk");
+  if (store instanceof SqliteStore) {
+    assert.deepEqual(facts, { soleOwner: true, durability: { synchronous: "FULL" }, warnings: [] });
+  } else {
+    assert.equal(facts.soleOwner, false, "relays share a PostgreSQL store");
+    assert.ok(
+      ["on", "remote_apply", "remote_write", "local"].includes(
+        facts.durability.synchronous_commit!,
+      ),
+      JSON.stringify(facts),
+    );
+  }
+});
+
 const T = 1_700_000_000_000;
 const MINUTE = 60_000;
 const DAY = 86_400_000;
