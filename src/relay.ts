@@ -8,7 +8,7 @@ import { type Config, configSecrets, parseDuration } from "./config.ts";
 import { KNOWN_EVENT_NAMES, UNKNOWN_EVENT } from "./events.ts";
 import { GroupCommit } from "./group_commit.ts";
 import type { Logger } from "./log.ts";
-import { defaultMaxConnections, listen, type ListenerLimits } from "./listener.ts";
+import { defaultMaxConnections, listen, type Listener, type ListenerLimits } from "./listener.ts";
 import {
   ATTEMPT_DURATION,
   CONNECTIONS_EVICTED,
@@ -207,6 +207,19 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       );
     }
   });
+  // The one way down, for a failed start and for stop(): intake first, then delivery, then the
+  // store and its lock. Each part is closed only if it was started.
+  let listening: Listener | null = null;
+  let admin: AdminServer | null = null;
+  let delivering = false;
+  const teardown = async (deadlineMs?: number) => {
+    await listening?.close();
+    handler.close();
+    await admin?.stop();
+    if (delivering) await dispatcher.stop(deadlineMs);
+    await store.close();
+    lock?.close();
+  };
   const { hostname, port } = runtime.config.listen;
   const fallbackConnections = defaultMaxConnections();
   const server = await listen({
@@ -229,11 +242,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       }
     },
   }).catch(async (error) => {
-    handler.close();
-    await store.close();
-    lock?.close();
+    await teardown();
     throw error;
   });
+  listening = server;
   const addr = server.addr;
   metrics.collect(() => {
     metrics.set(
@@ -243,7 +255,6 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       server.stats().connections,
     );
   });
-  let admin: AdminServer | null = null;
   const adminConfig = runtime.config.admin;
   if (adminConfig !== undefined) {
     admin = await startAdmin({
@@ -260,10 +271,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       redactor,
       log,
     }).catch(async (error) => {
-      await server.close();
-      handler.close();
-      await store.close();
-      lock?.close();
+      await teardown();
       throw new Error(
         `Cannot start the admin API on ${adminConfig.hostname}:${adminConfig.port}: ` +
           (error as Error).message,
@@ -274,14 +282,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   try {
     await warmMessages(runtime, true);
   } catch (error) {
-    await server.close();
-    handler.close();
-    await admin?.stop();
-    await store.close();
-    lock?.close();
+    await teardown();
     throw new Error(`Cannot load the template engine: ${(error as Error).message}`);
   }
   await dispatcher.start();
+  delivering = true;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}`;
   log.info("relay started", {
@@ -330,12 +335,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     },
     stop(deadlineMs = 10_000) {
       stopped ??= (async () => {
-        await server.close();
-        handler.close();
-        await admin?.stop();
-        await dispatcher.stop(deadlineMs);
-        await store.close();
-        lock?.close();
+        await teardown(deadlineMs);
         log.info("relay stopped");
       })();
       return stopped;
