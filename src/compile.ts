@@ -22,6 +22,7 @@ import { NtfyDestination } from "./destination_ntfy.ts";
 import { SlackDestination } from "./destination_slack.ts";
 import { TeamsDestination } from "./destination_teams.ts";
 import { TelegramDestination } from "./destination_telegram.ts";
+import { ADAPTIVE_MAX } from "./concurrency.ts";
 import { KNOWN_EVENT_NAMES } from "./events.ts";
 import type { Timeouts } from "./http_client.ts";
 import { compileMessage, type MessageTemplate } from "./message.ts";
@@ -54,7 +55,13 @@ export interface DestinationRuntime {
   enabled: boolean;
   policy: RetryPolicy;
   timeouts: Timeouts;
+  /** Attempts in flight at most; with `adaptive`, the most the adaptive limit may reach. */
   concurrency: number;
+  /**
+   * True when the lane finds its concurrency itself (src/concurrency.ts): no `concurrency` in
+   * the config and no rate limit, documented or configured.
+   */
+  adaptive: boolean;
   rateLimit: { perSecond: number; burst: number } | null;
   ordered: boolean;
   /**
@@ -151,6 +158,9 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
     });
     const timeout = entry.timeout ?? defaults.timeout;
     const rateLimit = entry.rate_limit;
+    const paced = rateLimit !== undefined || DEFAULT_RATE_LIMITS[entry.type] !== undefined;
+    const fixed = entry.concurrency ?? defaults.concurrency;
+    const adaptive = fixed === undefined && !paced && entry.type !== "console";
     destinations.set(name, {
       destination,
       enabled: isEnabled(entry),
@@ -164,7 +174,8 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
           ? parseDuration(timeout.total)
           : DEFAULT_TIMEOUTS.totalMs,
       },
-      concurrency: entry.concurrency ?? defaults.concurrency ?? 4,
+      concurrency: fixed ?? (adaptive ? ADAPTIVE_MAX : 4),
+      adaptive,
       rateLimit: rateLimit
         ? { perSecond: rateLimit.per_second, burst: rateLimit.burst ?? 1 }
         : DEFAULT_RATE_LIMITS[entry.type] ?? null,

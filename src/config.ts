@@ -99,7 +99,8 @@ const deliveryOptions = {
   timeout: timeoutSchema.optional(),
   rate_limit: rateLimitSchema.optional(),
   concurrency: z.number().int().min(1).max(256).optional().describe(
-    "Attempts in flight at once for this destination",
+    "Attempts in flight at once for this destination; unset, a destination without a rate " +
+      "limit finds it itself (adaptive, 1 to 64), the others keep 4",
   ),
   ordered: bool.optional().describe(
     "Deliver each collaboration's (or deal's) events in the order received",
@@ -421,7 +422,9 @@ export const CONFIG_SCHEMA = z.strictObject({
   delivery: z.strictObject({
     retry: retrySchema.optional(),
     timeout: timeoutSchema.optional(),
-    concurrency: z.number().int().min(1).max(256).optional(),
+    concurrency: z.number().int().min(1).max(256).optional().describe(
+      "Attempts in flight per destination, for every destination (turns adaptive concurrency off)",
+    ),
     ordered: bool.optional(),
     lease: duration.optional().describe("How long a worker holds a delivery before others may"),
   }).prefault({}),

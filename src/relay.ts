@@ -196,6 +196,15 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         s.oldestAt === null ? 0 : Math.max(0, (now - s.oldestAt) / 1000),
       );
     }
+    metrics.reset("hero_relay_destination_concurrency_limit");
+    for (const [destination, limit] of dispatcher.concurrencyLimits()) {
+      metrics.set(
+        "hero_relay_destination_concurrency_limit",
+        "Attempts a destination may have in flight now (adaptive unless concurrency is set)",
+        { destination },
+        limit,
+      );
+    }
     metrics.reset("hero_relay_destination_disabled");
     const disabled = new Set((await store.disabledDestinations()).map((d) => d.name));
     for (const name of runtime.destinations.keys()) {

@@ -16,6 +16,7 @@ import { newId } from "./ids.ts";
 import type { Logger } from "./log.ts";
 import { compileMessage, type Message, type MessageTemplate } from "./message.ts";
 import { templatesLoaded } from "./template.ts";
+import { ADAPTIVE_START, AdaptiveLimit } from "./concurrency.ts";
 import {
   ATTEMPT_DURATION,
   DELIVERIES,
@@ -158,6 +159,20 @@ export class Dispatcher {
     this.#options.metrics?.inc(...EVENTS_UNROUTED, {
       type: metricType(event.type),
     });
+  }
+
+  /** Each enabled destination's concurrency limit now (adaptive or as configured). */
+  concurrencyLimits(): Map<string, number> {
+    const limits = new Map<string, number>();
+    for (const [name, runtime] of this.#options.runtime().destinations) {
+      if (!runtime.enabled) continue;
+      const lane = this.#lanes.get(name);
+      limits.set(
+        name,
+        lane ? lane.limit(runtime) : runtime.adaptive ? ADAPTIVE_START : runtime.concurrency,
+      );
+    }
+    return limits;
   }
 
   /** Starts lanes for destinations added by a reload; removed ones' lanes stop by themselves. */
@@ -336,6 +351,14 @@ class Lane {
   #pausedUntil = 0;
   #tokens = 0;
   #tokensAt = 0;
+  #adaptive = new AdaptiveLimit();
+
+  /** Attempts this lane keeps in flight now. */
+  limit(runtime: DestinationRuntime): number {
+    return runtime.adaptive
+      ? Math.min(this.#adaptive.value, runtime.concurrency)
+      : runtime.concurrency;
+  }
 
   constructor(name: string, dispatcher: Dispatcher) {
     this.name = name;
@@ -358,7 +381,7 @@ class Lane {
           await this.wake.wait(Math.min(this.#pausedUntil - t, pollMs * 4));
           continue;
         }
-        const free = runtime.concurrency - this.#inFlight.size;
+        const free = this.limit(runtime) - this.#inFlight.size;
         if (free <= 0) {
           await Promise.race([...this.#inFlight]);
           continue;
@@ -514,6 +537,12 @@ class Lane {
         });
       }
     }
+    if (runtime.adaptive) {
+      if (outcome.kind === "delivered") this.#adaptive.success(ms);
+      else if (outcome.kind === "retry" && pushedBack(outcome.httpStatus)) {
+        this.#adaptive.overload(finished, ms);
+      }
+    }
     if (outcome.kind === "retry" && outcome.retryAfterMs !== undefined) {
       // Capped like the delivery's own next attempt, so no header can park the lane for good.
       const pause = Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS);
@@ -567,4 +596,9 @@ function parsePayload(body: string): Payload {
   } catch {
     return {};
   }
+}
+
+/** An answer that says the endpoint is overloaded: 429, a 5xx, or none at all (timeout, refused). */
+function pushedBack(status: number | null): boolean {
+  return status === null || status === 429 || status >= 500;
 }
