@@ -9,7 +9,8 @@
 //   paced     hero-relay, and the bare server, at a steady 1,000 requests/s: the ack latency
 //   ready     from spawning hero-relay to its first 200 on /healthz
 //
-// Options: --runs N, --seconds S, --connections C, --threads T (wrk), --out FILE, --builtin
+// Options: --runs N, --seconds S, --connections C, --threads T (wrk), --out FILE, --builtin,
+// --default-concurrency (the sink destination without `concurrency`: adaptive, as users get it)
 // (bench/load.ts and no peer even where wrk and webhook are installed). `--smoke` (or
 // HERO_RELAY_BENCH_SMOKE=1) runs a tiny load once and writes nothing, so CI keeps the benchmark
 // working; without wrk the built-in load generator stands in, without webhook the peer is
@@ -43,6 +44,8 @@ interface Settings {
   pacedRate: number;
   bodies: number;
   out: string | null;
+  /** Leave the destination's concurrency to the relay (adaptive) instead of one per connection. */
+  defaultConcurrency: boolean;
 }
 
 /** What a load generator reports (wrk's summary, or bench/load.ts's equivalent). */
@@ -95,6 +98,7 @@ function settingsFrom(args: string[]): Settings {
       connections: { type: "string" },
       threads: { type: "string" },
       out: { type: "string" },
+      "default-concurrency": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -117,6 +121,7 @@ function settingsFrom(args: string[]): Settings {
     // Enough that a run never sends the same body twice to one relay (each run starts afresh).
     bodies: smoke ? 5_000 : Math.ceil(seconds * 20_000),
     out: values.out ?? (smoke ? null : `${BENCH}RESULTS.md`),
+    defaultConcurrency: values["default-concurrency"],
   };
 }
 
@@ -497,7 +502,7 @@ function relayConfig(ctx: Context, dir: string, port: number, delivering: boolea
           sink: {
             type: "http",
             url: `${ctx.sinkUrl}/events`,
-            concurrency: ctx.settings.connections,
+            ...(ctx.settings.defaultConcurrency ? {} : { concurrency: ctx.settings.connections }),
             ...(delivering ? {} : { enabled: false }),
           },
         },
