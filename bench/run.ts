@@ -3,6 +3,8 @@
 // with min–max, interleaved so that a noisy neighbour hurts every scenario alike:
 //
 //   ceiling   a bare Deno.serve handler that reads the body and answers (bench/ceiling_server.ts)
+//   limit     only the required work: read, verify (WebCrypto), FULL group commit, answer
+//             (bench/limit_server.ts)
 //   ingest    hero-relay (`main.ts serve`, synchronous=FULL) receiving alone, delivery off
 //   e2e       hero-relay delivering to a local sink (bench/sink.ts): first request to last delivery
 //   peer      adnanh/webhook checking the same signature and forwarding with curl, same load
@@ -465,6 +467,33 @@ function percentiles(load: LoadResult): Sample {
   return sample;
 }
 
+/** The limit reference: read, verify, FULL group commit, answer (bench/limit_server.ts). */
+async function limitReference(ctx: Context): Promise<Sample> {
+  const dir = await Deno.makeTempDir({ dir: ctx.tmp, prefix: "limit-" });
+  const args = [
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    `${BENCH}limit_server.ts`,
+    SECRET,
+    `${dir}/limit.db`,
+  ];
+  note("limit reference", "deno run --allow-net --allow-read --allow-write bench/limit_server.ts");
+  const [server, port] = await spawnWithPort(Deno.execPath(), args);
+  try {
+    const { load, serverCores } = await loadServer(
+      ctx,
+      server,
+      `http://127.0.0.1:${port}`,
+      "load on the limit reference",
+    );
+    return loadSample(load, serverCores, server.memory());
+  } finally {
+    await server.stop();
+  }
+}
+
 async function ceiling(ctx: Context, threads: number): Promise<Sample> {
   const args = ["run", "--allow-net", `${BENCH}ceiling_server.ts`];
   note("ceiling server", "deno run --allow-net bench/ceiling_server.ts");
@@ -786,6 +815,7 @@ function median(samples: Sample[], key: string): number {
 interface Results {
   ceiling: Sample[];
   ceiling1: Sample[];
+  limit: Sample[];
   ingest: Sample[];
   e2e: Sample[];
   peerAck: Sample[];
@@ -812,6 +842,7 @@ function tables(results: Results, settings: Settings, wrk: boolean): string {
   const threads = `${settings.threads} thread${settings.threads === 1 ? "" : "s"}`;
   row(`ceiling: bare Deno.serve${wrk ? ` (wrk, ${threads})` : ""}`, results.ceiling);
   row("ceiling: bare Deno.serve (wrk, 1 thread)", results.ceiling1);
+  row("limit reference: read + verify + FULL group commit + 2xx", results.limit);
   row("ingest: hero-relay (verify + FULL commit + 2xx; delivery off)", results.ingest);
   row("peer: adnanh/webhook + curl (ack after forwarding)", results.peerAck);
   const rate = `${fmt(settings.pacedRate)} requests/s`;
@@ -852,8 +883,10 @@ function targets(results: Results): { table: string; ratios: Record<string, numb
   const peak = Math.max(
     ...[...results.ingest, ...results.e2e, ...results.paced].map((s) => s["peakMb"] ?? 0),
   );
+  const limitRate = median(results.limit, "rate");
   const ratios = {
     ingestOverCeiling: ingestRate / ceilingRate,
+    ingestOverLimit: ingestRate / limitRate,
     e2eOverPeer: e2eRate / peerRate,
   };
   const rows: Array<[string, string, string, boolean | null]> = [
@@ -862,6 +895,12 @@ function targets(results: Results): { table: string; ratios: Record<string, numb
       fmt(ratios.ingestOverCeiling, 2),
       "≥ 0.25",
       ratios.ingestOverCeiling >= 0.25,
+    ],
+    [
+      "ingest ÷ limit reference",
+      fmt(ratios.ingestOverLimit, 2),
+      "≥ 0.8",
+      ratios.ingestOverLimit >= 0.8,
     ],
     ["end to end, events/s", fmt(e2eRate), "≥ 5,000", e2eRate >= 5000],
     [
@@ -980,6 +1019,7 @@ async function main(): Promise<number> {
     const results: Results = {
       ceiling: [],
       ceiling1: [],
+      limit: [],
       ingest: [],
       e2e: [],
       peerAck: [],
@@ -996,6 +1036,8 @@ async function main(): Promise<number> {
         log(`run ${run} of ${settings.runs}: ceiling with 1 wrk thread`);
         results.ceiling1.push(await ceiling(ctx, 1));
       }
+      log(`run ${run} of ${settings.runs}: limit reference`);
+      results.limit.push(await limitReference(ctx));
       log(`run ${run} of ${settings.runs}: hero-relay ingest`);
       const i = await ingest(ctx);
       results.ingest.push(i.sample);
