@@ -1130,6 +1130,9 @@ async function report(
     "sent. Every hero-relay run starts on a fresh database, so no request is a duplicate",
     "- ceiling: bench/ceiling_server.ts, a bare `Deno.serve` handler that reads the body and " +
     "answers a small JSON, under the same load and bodies",
+    "- limit reference: bench/limit_server.ts, only the work hero-relay cannot skip: read the " +
+    "body, verify its HMAC with WebCrypto, commit it to SQLite (WAL, `synchronous=FULL`, one " +
+    "transaction per turn of the event loop), answer after the commit",
     "- hero-relay runs as the binary would (`main.ts serve`, the permission flags of " +
     "`deno task compile`), default settings (`synchronous=FULL`, WAL), logging one JSON line per " +
     "request and delivery to /dev/null, one route sending every event to an `http` destination " +
