@@ -467,26 +467,21 @@ function percentiles(load: LoadResult): Sample {
   return sample;
 }
 
-/** The limit reference: read, verify, FULL group commit, answer (bench/limit_server.ts). */
-async function limitReference(ctx: Context): Promise<Sample> {
-  const dir = await Deno.makeTempDir({ dir: ctx.tmp, prefix: "limit-" });
-  const args = [
-    "run",
-    "--allow-net",
-    "--allow-read",
-    "--allow-write",
-    `${BENCH}limit_server.ts`,
-    SECRET,
-    `${dir}/limit.db`,
-  ];
-  note("limit reference", "deno run --allow-net --allow-read --allow-write bench/limit_server.ts");
+/** Spawns a bench server that prints its port, puts it under load, and stops it. */
+async function loadSpawned(
+  ctx: Context,
+  args: string[],
+  label: string,
+  threads?: number,
+): Promise<Sample> {
   const [server, port] = await spawnWithPort(Deno.execPath(), args);
   try {
     const { load, serverCores } = await loadServer(
       ctx,
       server,
       `http://127.0.0.1:${port}`,
-      "load on the limit reference",
+      label,
+      threads,
     );
     return loadSample(load, serverCores, server.memory());
   } finally {
@@ -494,22 +489,26 @@ async function limitReference(ctx: Context): Promise<Sample> {
   }
 }
 
-async function ceiling(ctx: Context, threads: number): Promise<Sample> {
-  const args = ["run", "--allow-net", `${BENCH}ceiling_server.ts`];
+/** The limit reference: read, verify, FULL group commit, answer (bench/limit_server.ts). */
+async function limitReference(ctx: Context): Promise<Sample> {
+  const dir = await Deno.makeTempDir({ dir: ctx.tmp, prefix: "limit-" });
+  const flags = ["--allow-net", "--allow-read", "--allow-write"];
+  note("limit reference", `deno run ${flags.join(" ")} bench/limit_server.ts`);
+  return await loadSpawned(
+    ctx,
+    ["run", ...flags, `${BENCH}limit_server.ts`, SECRET, `${dir}/limit.db`],
+    "load on the limit reference",
+  );
+}
+
+function ceiling(ctx: Context, threads: number): Promise<Sample> {
   note("ceiling server", "deno run --allow-net bench/ceiling_server.ts");
-  const [server, port] = await spawnWithPort(Deno.execPath(), args);
-  try {
-    const { load, serverCores } = await loadServer(
-      ctx,
-      server,
-      `http://127.0.0.1:${port}`,
-      `load on the ceiling, ${threads} thread${threads === 1 ? "" : "s"}`,
-      threads,
-    );
-    return loadSample(load, serverCores, server.memory());
-  } finally {
-    await server.stop();
-  }
+  return loadSpawned(
+    ctx,
+    ["run", "--allow-net", `${BENCH}ceiling_server.ts`],
+    `load on the ceiling, ${threads} thread${threads === 1 ? "" : "s"}`,
+    threads,
+  );
 }
 
 /**

@@ -150,8 +150,9 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
     ? "::1"
     : addr.hostname;
   // The probe: a connection to itself, which a live accept loop takes within a second or two.
-  // Two misses in a row and the listener listens again on the same address: connections already
-  // open stay, and the new accept loop starts with whatever descriptors have been freed since.
+  // Two misses in a row and the listener listens again on the same address: requests in progress
+  // finish (closing the old server closes only idle connections), and the new accept loop starts
+  // with whatever descriptors have been freed since.
   let misses = 0;
   let probing: Promise<void> | null = null;
   let stopping = false;
