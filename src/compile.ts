@@ -11,17 +11,8 @@ import {
   parseDuration,
   type RetryConfig,
 } from "./config.ts";
-import type { DeliveryRequest, Destination } from "./destination.ts";
-import { ConsoleDestination } from "./destination_console.ts";
-import { DiscordDestination } from "./destination_discord.ts";
-import { EmailDestination, type EmailTransport } from "./destination_email.ts";
-import { GoogleChatDestination } from "./destination_google_chat.ts";
-import { HttpDestination } from "./destination_http.ts";
-import { MattermostDestination } from "./destination_mattermost.ts";
-import { NtfyDestination } from "./destination_ntfy.ts";
-import { SlackDestination } from "./destination_slack.ts";
-import { TeamsDestination } from "./destination_teams.ts";
-import { TelegramDestination } from "./destination_telegram.ts";
+import { type DeliveryRequest, type Destination, stripUndefined } from "./destination.ts";
+import { destinationTypeOf } from "./destinations.ts";
 import { ADAPTIVE_MAX } from "./concurrency.ts";
 import { KNOWN_EVENT_NAMES } from "./events.ts";
 import type { Timeouts } from "./http_client.ts";
@@ -89,23 +80,6 @@ export interface CompileDeps {
 
 const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 5_000, totalMs: 15_000 };
 
-/** Default rate limits per destination type, from each service's documented limits. */
-const DEFAULT_RATE_LIMITS: Record<string, { perSecond: number; burst: number }> = {
-  slack: { perSecond: 1, burst: 3 },
-  // 5 requests per 2 s per webhook (Discord staff); a 429 still says exactly how long to wait.
-  discord: { perSecond: 2.5, burst: 5 },
-  // About one message per second per chat, short bursts allowed (Bot FAQ).
-  telegram: { perSecond: 1, burst: 3 },
-  // Four requests per second per webhook (Teams connector limits).
-  teams: { perSecond: 4, burst: 4 },
-  // About one message per second per space (60 per minute per space).
-  google_chat: { perSecond: 1, burst: 1 },
-  // ntfy's default visitor limit: a burst of 60, then one request per 5 s.
-  ntfy: { perSecond: 0.2, burst: 60 },
-  // Resend's default is 2 requests per second; gentle enough for any SMTP server too.
-  email: { perSecond: 2, burst: 2 },
-};
-
 /**
  * Compiles a config; throws {@linkcode ConfigError} listing every template problem, and
  * {@linkcode TemplatesNotLoaded} when the config has templates of its own and Liquid is not
@@ -157,14 +131,15 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
       problems.push(`destinations.${name}.${key}: ${message}`);
     });
     const timeout = entry.timeout ?? defaults.timeout;
+    const type = destinationTypeOf(entry.type);
     const rateLimit = entry.rate_limit;
-    const paced = rateLimit !== undefined || DEFAULT_RATE_LIMITS[entry.type] !== undefined;
+    const paced = rateLimit !== undefined || type.pace !== null;
     const fixed = entry.concurrency ?? defaults.concurrency;
-    const adaptive = fixed === undefined && !paced && entry.type !== "console";
+    const adaptive = fixed === undefined && !paced && type.adaptive !== false;
     destinations.set(name, {
       destination,
       enabled: isEnabled(entry),
-      rendersMessages: entry.type !== "http" || entry.body !== undefined,
+      rendersMessages: type.rendersMessages(entry),
       policy: policyOf(entry.retry ?? defaults.retry),
       timeouts: {
         connectMs: timeout?.connect !== undefined
@@ -178,7 +153,7 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
       adaptive,
       rateLimit: rateLimit
         ? { perSecond: rateLimit.per_second, burst: rateLimit.burst ?? 1 }
-        : DEFAULT_RATE_LIMITS[entry.type] ?? null,
+        : type.pace,
       ordered: entry.ordered ?? defaults.ordered ?? true,
     });
   }
@@ -297,120 +272,9 @@ function createDestination(
       return undefined;
     }
   };
-  const list = (value: string | string[] | undefined) =>
-    value === undefined ? [] : (Array.isArray(value) ? value : [value]).filter((v) => v !== "");
-  switch (entry.type) {
-    case "console":
-      return new ConsoleDestination(name, deps.write);
-    case "slack":
-      return new SlackDestination(
-        name,
-        stripUndefined({ url: entry.url, body: bodyTemplate(entry.body) }),
-      );
-    case "http":
-      return new HttpDestination(
-        name,
-        stripUndefined({
-          url: entry.url,
-          method: entry.method,
-          headers: entry.headers,
-          body: bodyTemplate(entry.body),
-          // Validated in the schema when enabled; a disabled destination does not sign.
-          signingSecrets: isEnabled(entry) ? list(entry.signing_secrets) : undefined,
-        }),
-      );
-    case "discord":
-      return new DiscordDestination(
-        name,
-        stripUndefined({
-          url: entry.url,
-          username: entry.username,
-          avatarUrl: entry.avatar_url,
-          body: bodyTemplate(entry.body),
-        }),
-      );
-    case "teams":
-      return new TeamsDestination(
-        name,
-        stripUndefined({ url: entry.url, body: bodyTemplate(entry.body) }),
-      );
-    case "telegram":
-      return new TelegramDestination(
-        name,
-        stripUndefined({
-          botToken: entry.bot_token,
-          chatId: String(entry.chat_id).trim(),
-          apiUrl: entry.api_url,
-          messageThreadId: entry.message_thread_id,
-          disableNotification: entry.disable_notification,
-          body: bodyTemplate(entry.body),
-        }),
-      );
-    case "google_chat":
-      return new GoogleChatDestination(
-        name,
-        stripUndefined({ url: entry.url, body: bodyTemplate(entry.body) }),
-      );
-    case "mattermost":
-      return new MattermostDestination(
-        name,
-        stripUndefined({
-          url: entry.url,
-          channel: entry.channel,
-          username: entry.username,
-          iconUrl: entry.icon_url,
-          body: bodyTemplate(entry.body),
-        }),
-      );
-    case "ntfy":
-      return new NtfyDestination(
-        name,
-        stripUndefined({
-          url: entry.url,
-          token: entry.token || undefined,
-          priority: typeof entry.priority === "string"
-            ? NTFY_PRIORITIES[entry.priority]
-            : entry.priority,
-          tags: entry.tags,
-          body: bodyTemplate(entry.body),
-        }),
-      );
-    case "email": {
-      const transport: EmailTransport = entry.smtp_url !== undefined
-        ? { smtpUrl: entry.smtp_url }
-        : stripUndefined({
-          provider: entry.provider ?? "sendgrid",
-          apiKey: entry.api_key ?? "",
-          apiUrl: entry.api_url,
-          domain: entry.domain,
-        });
-      return new EmailDestination(
-        name,
-        stripUndefined({
-          transport,
-          from: entry.from,
-          to: list(entry.to),
-          cc: list(entry.cc),
-          subject: bodyTemplate(entry.subject, "subject"),
-          body: bodyTemplate(entry.body),
-        }),
-      );
-    }
-  }
-}
-
-const NTFY_PRIORITIES: Record<string, number> = {
-  min: 1,
-  low: 2,
-  default: 3,
-  high: 4,
-  max: 5,
-  urgent: 5,
-};
-
-/** Drops keys whose value is undefined, for exactOptionalPropertyTypes. */
-function stripUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as {
-    [K in keyof T]: Exclude<T[K], undefined>;
-  };
+  return destinationTypeOf(entry.type).create(name, entry, {
+    template: bodyTemplate,
+    enabled: isEnabled(entry),
+    write: deps.write,
+  });
 }

@@ -4,53 +4,21 @@
 
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
-import { EMAIL_PROVIDERS } from "./email_api.ts";
+import { DESTINATION_SCHEMAS, destinationTypeOf } from "./destinations.ts";
 import { isEventName, KNOWN_EVENT_NAMES, UNKNOWN_EVENT } from "./events.ts";
-import type { SecretKind, SecretValue } from "./redact.ts";
-import { isWebhookSecret } from "./standard_webhooks.ts";
+import type { SecretValue } from "./redact.ts";
+import {
+  bool,
+  duration,
+  isHttpUrl,
+  parseDuration,
+  retrySchema,
+  secret,
+  type SecretMeta,
+  timeoutSchema,
+} from "./schema_kit.ts";
 
-const DURATION = /^([0-9]+)(ms|s|m|h|d)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** Parses "500ms", "5s", "5m", "2h", "7d", or a number of seconds, into milliseconds. */
-export function parseDuration(value: string | number): number {
-  if (typeof value === "number") return value * 1000;
-  const match = DURATION.exec(value);
-  if (match === null) throw new RangeError(`Cannot parse duration "${value}"`);
-  return Number(match[1]) * UNIT_MS[match[2]!]!;
-}
-
-const duration = z.union([
-  z.number().nonnegative(),
-  z.string().regex(DURATION, 'expected a duration such as "500ms", "5s", "5m", "2h" or "7d"'),
-]).describe('A duration: "500ms", "5s", "5m", "2h", "7d", or a number of seconds');
-
-const bool = z.union([
-  z.boolean(),
-  z.enum(["true", "false", ""]).transform((v) => v === "true"),
-]).describe('true or false; the strings "true", "false" and "" (false) allow ${VAR} values');
-
-/** A destination URL; checked to be http(s) only when the destination is enabled. */
-const httpUrl = z.string();
-
-/** The metadata that marks a secret field, carried into config.schema.json as well. */
-type SecretMeta = { writeOnly: true; "x-secret": SecretKind };
-
-/**
- * Marks a string field as a secret of the given kind: config.schema.json says `writeOnly` and
- * `x-secret`, {@linkcode configSecrets} collects its value, and a value of only whitespace is
- * refused (an empty one is left to the field's own rules).
- */
-function secret(schema: z.ZodString, kind: SecretKind = "text") {
-  const meta: SecretMeta = { writeOnly: true, "x-secret": kind };
-  return schema.refine(
-    (value) => value === "" || value.trim() !== "",
-    "expected a secret, got only whitespace",
-  ).meta(meta);
-}
-
-/** A token-bearing URL (Slack, Discord, Teams, Google Chat, Mattermost, any HTTP endpoint). */
-const secretUrl = (description: string) => secret(httpUrl.describe(description), "url");
+export { parseDuration, type RetryConfig } from "./schema_kit.ts";
 
 function isPostgresUrl(value: string): boolean {
   try {
@@ -60,52 +28,6 @@ function isPostgresUrl(value: string): boolean {
     return false;
   }
 }
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === "http:" || url.protocol === "https:";
-  } catch {
-    return false;
-  }
-}
-
-const retrySchema = z.strictObject({
-  schedule: z.array(duration).min(1).optional().describe(
-    "Delay before each attempt; the first is usually 0 (immediately)",
-  ),
-  jitter: z.number().min(0).max(1).optional().describe(
-    "Random spread of each delay, as a fraction (0.2 = ±20%)",
-  ),
-  max_attempts: z.number().int().min(1).optional().describe(
-    "Attempts before a delivery is dead; defaults to the schedule's length",
-  ),
-  max_age: duration.optional().describe("Age after which a failing delivery is dead"),
-});
-
-const timeoutSchema = z.strictObject({
-  connect: duration.optional().describe("Time allowed to open the connection"),
-  total: duration.optional().describe("Time allowed for the whole attempt"),
-});
-
-const rateLimitSchema = z.strictObject({
-  per_second: z.number().positive().describe("Sustained messages per second"),
-  burst: z.number().int().min(1).optional().describe("Messages allowed at once before pacing"),
-});
-
-const deliveryOptions = {
-  enabled: bool.optional().describe("Whether the destination receives deliveries (default true)"),
-  retry: retrySchema.optional(),
-  timeout: timeoutSchema.optional(),
-  rate_limit: rateLimitSchema.optional(),
-  concurrency: z.number().int().min(1).max(256).optional().describe(
-    "Attempts in flight at once for this destination; unset, a destination without a rate " +
-      "limit finds it itself (adaptive, 1 to 64), the others keep 4",
-  ),
-  ordered: bool.optional().describe(
-    "Deliver each collaboration's (or deal's) events in the order received",
-  ),
-};
 
 const fieldTemplate = z.strictObject({
   name: z.string(),
@@ -127,215 +49,7 @@ const messageSchema = z.strictObject({
   color: z.string().optional(),
 });
 
-const headers = z.record(z.string(), secret(z.string(), "header"));
-
-const destinationSchema = z.discriminatedUnion("type", [
-  z.strictObject({
-    type: z.literal("console"),
-    ...deliveryOptions,
-  }).describe("Prints each rendered message on standard output"),
-  z.strictObject({
-    type: z.literal("slack"),
-    url: secretUrl("Incoming webhook URL (a secret)"),
-    body: z.string().optional().describe("Liquid template of the whole JSON body"),
-    ...deliveryOptions,
-  }).describe("Slack incoming webhook: Block Kit with a plain-text fallback"),
-  z.strictObject({
-    type: z.literal("http"),
-    url: secretUrl("The endpoint's URL; its path and query may hold a token (a secret)"),
-    method: z.enum(["POST", "PUT", "PATCH"]).optional(),
-    headers: headers.optional().describe("Extra request headers (values may be secrets)"),
-    body: z.string().optional().describe(
-      "Liquid template of the JSON body; by default the payload wrapped with id, type and time",
-    ),
-    signing_secrets: z.array(secret(z.string())).max(4).optional().describe(
-      "Standard Webhooks signing secrets (whsec_…); two during a rotation. Empty entries are " +
-        "ignored, so an unset ${OLD_SECRET:-} can stay in the list",
-    ),
-    ...deliveryOptions,
-  }).superRefine((value, context) => {
-    if (value.enabled === false) return;
-    value.signing_secrets?.forEach((secret, i) => {
-      if (secret !== "" && !isWebhookSecret(secret)) {
-        context.addIssue({
-          code: "custom",
-          path: ["signing_secrets", i],
-          message: 'expected "whsec_" followed by the base64 of 24 to 64 random bytes ' +
-            "(create one with: echo whsec_$(openssl rand -base64 32))",
-        });
-      }
-    });
-  }).describe("Any HTTP endpoint or no-code tool (Zapier, Make, n8n, Pipedream)"),
-  z.strictObject({
-    type: z.literal("discord"),
-    url: secretUrl("Webhook URL, https://discord.com/api/webhooks/… (a secret)"),
-    username: z.string().min(1).max(80).optional().describe("Overrides the webhook's name"),
-    avatar_url: z.string().optional().describe("Overrides the webhook's avatar"),
-    body: z.string().optional().describe(
-      "Liquid template of the whole JSON body; allowed_mentions is added if left out",
-    ),
-    ...deliveryOptions,
-  }).describe("Discord webhook: an embed with author, thumbnail, fields and colour; no pings"),
-  z.strictObject({
-    type: z.literal("teams"),
-    url: secretUrl(
-      'Workflows webhook URL from the "Post to a channel when a webhook request is received" ' +
-        "template (a secret)",
-    ),
-    body: z.string().optional().describe("Liquid template of the whole JSON body"),
-    ...deliveryOptions,
-  }).describe("Microsoft Teams Workflows webhook: an Adaptive Card; 202 means queued"),
-  z.strictObject({
-    type: z.literal("telegram"),
-    bot_token: secret(z.string().describe("Bot token from @BotFather, 123456:ABC… (a secret)")),
-    chat_id: z.union([z.string(), z.number().int()]).describe(
-      'Chat id (negative for groups) or "@channelusername"',
-    ),
-    message_thread_id: z.number().int().optional().describe("Forum topic to post in"),
-    disable_notification: bool.optional().describe("Send silently"),
-    api_url: z.string().optional().describe(
-      "Bot API base URL (default https://api.telegram.org), for a local Bot API server",
-    ),
-    body: z.string().optional().describe(
-      "Liquid template of the whole sendMessage JSON body; chat_id is added if left out",
-    ),
-    ...deliveryOptions,
-  }).superRefine((value, context) => {
-    if (value.enabled === false) return;
-    if (!/^[0-9]+:[A-Za-z0-9_-]+$/.test(value.bot_token)) {
-      context.addIssue({
-        code: "custom",
-        path: ["bot_token"],
-        message: value.bot_token === ""
-          ? "expected a bot token, got an empty string"
-          : 'expected a bot token such as "123456789:AA…" (value hidden)',
-      });
-    }
-    if (String(value.chat_id).trim() === "") {
-      context.addIssue({
-        code: "custom",
-        path: ["chat_id"],
-        message: "expected a chat id, got an empty string",
-      });
-    }
-    checkHttpUrl(value.api_url, ["api_url"], context);
-  }).describe("Telegram bot message in HTML parse mode"),
-  z.strictObject({
-    type: z.literal("google_chat"),
-    url: secretUrl(
-      "Incoming webhook URL, https://chat.googleapis.com/v1/spaces/…/messages?key=…&token=… " +
-        "(a secret)",
-    ),
-    body: z.string().optional().describe("Liquid template of the whole JSON body"),
-    ...deliveryOptions,
-  }).describe("Google Chat incoming webhook: a card with a plain-text fallback"),
-  z.strictObject({
-    type: z.literal("mattermost"),
-    url: secretUrl("Incoming webhook URL, https://<server>/hooks/<key> (a secret)"),
-    channel: z.string().optional().describe("Channel name (or @user) instead of the webhook's"),
-    username: z.string().optional().describe("Overrides the poster's name, if the server allows"),
-    icon_url: z.string().optional().describe("Overrides the poster's picture, if allowed"),
-    body: z.string().optional().describe("Liquid template of the whole JSON body"),
-    ...deliveryOptions,
-  }).describe("Mattermost incoming webhook: Markdown text and an attachment"),
-  z.strictObject({
-    type: z.literal("ntfy"),
-    url: secretUrl("Topic URL, such as https://ntfy.sh/my-topic (the topic is a secret)"),
-    token: secret(
-      z.string().describe(
-        "Access token (tk_…) for a protected topic, sent as a Bearer token (a secret)",
-      ),
-    ).optional(),
-    priority: z.union([
-      z.number().int().min(1).max(5),
-      z.enum(["min", "low", "default", "high", "max", "urgent"]),
-    ]).optional().describe('1 (min) to 5 (max, also "urgent"); default 3'),
-    tags: z.array(z.string()).optional().describe("Tags; emoji names show as icons"),
-    body: z.string().optional().describe(
-      "Liquid template of the whole JSON publish body; topic is added if left out",
-    ),
-    ...deliveryOptions,
-  }).superRefine((value, context) => {
-    if (value.enabled === false || !isHttpUrl(value.url)) return;
-    if (new URL(value.url).pathname.replace(/\/+$/, "") === "") {
-      context.addIssue({
-        code: "custom",
-        path: ["url"],
-        message: "expected a topic URL such as https://ntfy.sh/my-topic",
-      });
-    }
-  }).describe("ntfy topic: title, priority, tags and a click link"),
-  z.strictObject({
-    type: z.literal("email"),
-    smtp_url: secret(
-      z.string().describe(
-        "SMTP server: smtp://user:password@host:587 (STARTTLS when offered; add " +
-          "?requireTLS=true to insist) or smtps://user:password@host:465 (a secret)",
-      ),
-      "credentials",
-    ).optional(),
-    provider: z.enum(EMAIL_PROVIDERS).optional().describe("E-mail API instead of SMTP"),
-    api_key: secret(z.string().describe("The provider's API key or server token (a secret)"))
-      .optional(),
-    api_url: z.string().optional().describe(
-      "The provider's API base URL, for EU regions (https://api.eu.mailgun.net, " +
-        "https://api.eu.sendgrid.com)",
-    ),
-    domain: z.string().optional().describe("Mailgun sending domain; default the domain of from"),
-    from: z.string().describe('Sender, "Name <address>" or an address'),
-    to: z.union([z.string(), z.array(z.string()).min(1)]).describe("Recipient(s)"),
-    cc: z.union([z.string(), z.array(z.string())]).optional().describe("Copy recipient(s)"),
-    subject: z.string().optional().describe(
-      "Liquid template of the subject; default the message's title",
-    ),
-    body: z.string().optional().describe(
-      "Liquid template of the HTML part; the text part is derived from it",
-    ),
-    ...deliveryOptions,
-  }).superRefine((value, context) => {
-    if (value.enabled === false) return;
-    const issue = (path: string, message: string) =>
-      context.addIssue({ code: "custom", path: [path], message });
-    if ((value.smtp_url === undefined) === (value.provider === undefined)) {
-      issue("smtp_url", 'expected either "smtp_url" or "provider" (with "api_key")');
-    }
-    if (value.smtp_url !== undefined && !/^smtps?:\/\/[^/?#]/.test(value.smtp_url)) {
-      issue(
-        "smtp_url",
-        value.smtp_url === ""
-          ? "expected an smtp:// or smtps:// URL, got an empty string"
-          : "expected an smtp:// or smtps:// URL (value hidden)",
-      );
-    }
-    if (value.provider !== undefined && !value.api_key) {
-      issue("api_key", `expected the ${value.provider} API key`);
-    }
-    checkHttpUrl(value.api_url, ["api_url"], context);
-    const addresses = (list: string | string[] | undefined) =>
-      list === undefined ? [] : Array.isArray(list) ? list : [list];
-    for (const [key, list] of [["from", value.from], ["to", value.to], ["cc", value.cc]] as const) {
-      addresses(list).forEach((address, i) => {
-        if (!/^[^@\s<>]+@[^@\s<>]+$|<[^@\s<>]+@[^@\s<>]+>\s*$/.test(address.trim())) {
-          context.addIssue({
-            code: "custom",
-            path: Array.isArray(list) ? [key, i] : [key],
-            message: `expected an e-mail address, got "${address}"`,
-          });
-        }
-      });
-    }
-  }).describe("E-mail over SMTP or an e-mail API (SendGrid, Mailgun, Postmark, Resend)"),
-]);
-
-function checkHttpUrl(
-  value: string | undefined,
-  path: string[],
-  context: z.core.$RefinementCtx,
-): void {
-  if (value !== undefined && !isHttpUrl(value)) {
-    context.addIssue({ code: "custom", path, message: "expected an http:// or https:// URL" });
-  }
-}
+const destinationSchema = z.discriminatedUnion("type", DESTINATION_SCHEMAS);
 
 const routeSchema = z.strictObject({
   name: z.string().min(1),
@@ -446,8 +160,6 @@ export type DestinationConfig = Config["destinations"][string];
 export type RouteConfig = Config["routes"][number];
 /** Templates of the neutral message's parts. */
 export type MessageConfig = z.output<typeof messageSchema>;
-/** Retry settings as written. */
-export type RetryConfig = z.output<typeof retrySchema>;
 
 /** What each parsed config read from `*_file` files: secrets too, whichever field they fill. */
 const FILE_VALUES = new WeakMap<Config, string[]>();
@@ -842,8 +554,8 @@ export function permissionWarning(path: string, config: Config): string | null {
 
 /**
  * JSON paths of secrets whose values are written literally in the config text: every field the
- * schema marks as a secret, in any destination, except an HTTP endpoint's URL without a query or
- * credentials (most are not secret) and harmless headers such as content-type.
+ * schema marks as a secret, in any destination, except what its type says is harmless written
+ * out (an HTTP endpoint's URL without a query or credentials) and headers such as content-type.
  */
 function inlineSecrets(config: Config, text: string): string[] {
   const placed: PlacedSecret[] = [];
@@ -855,10 +567,9 @@ function inlineSecrets(config: Config, text: string): string[] {
     if (!text.includes(JSON.stringify(value).slice(1, -1))) return false;
     if (kind === "header") return !HARMLESS_HEADERS.has(String(path.at(-1)).toLowerCase());
     const destination = path[0] === "destinations" ? config.destinations[String(path[1])] : null;
-    if (destination?.type === "http" && path.length === 3 && path[2] === "url") {
-      return /[?@]/.test(value);
-    }
-    return true;
+    if (destination === null || destination === undefined) return true;
+    const inline = destinationTypeOf(destination.type).inlineSecret;
+    return inline === undefined || inline(path.slice(2).join("."), value);
   })
     // In the order they appear in the file.
     .map(({ value, path }) => ({ at: text.indexOf(JSON.stringify(value).slice(1, -1)), path }))

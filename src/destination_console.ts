@@ -1,6 +1,9 @@
 // Prints each rendered message: the destination of the embedded defaults, and handy for trials.
 
+import { z } from "zod";
+import { deliveryOptions } from "./schema_kit.ts";
 import type { DeliveryRequest, Destination, Rendered } from "./destination.ts";
+import { destinationType } from "./destination.ts";
 import { plainText } from "./message.ts";
 import type { Outcome } from "./retry.ts";
 
@@ -34,3 +37,17 @@ export class ConsoleDestination implements Destination {
     }
   }
 }
+
+/** The `console` destination type. */
+export const consoleType = destinationType({
+  type: "console",
+  schema: z.strictObject({
+    type: z.literal("console"),
+    ...deliveryOptions,
+  }).describe("Prints each rendered message on standard output"),
+  pace: null,
+  // Printing has no service to probe for its capacity.
+  adaptive: false,
+  rendersMessages: () => true,
+  create: (name, _entry, kit) => new ConsoleDestination(name, kit.write),
+});

@@ -2,11 +2,13 @@
 // text and HTML, every piece of payload text HTML-escaped) with a Liquid subject, sent over SMTP
 // or through an e-mail API (SendGrid, Mailgun, Postmark, Resend).
 
+import { z } from "zod";
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
-import { maskUrl } from "./destination.ts";
+import { destinationType, maskUrl, stripUndefined } from "./destination.ts";
 import {
   classifyEmailApi,
   type Email,
+  EMAIL_PROVIDERS,
   type EmailApiOptions,
   emailApiRequest,
 } from "./email_api.ts";
@@ -14,6 +16,7 @@ import { maskSmtpUrl, sendSmtp } from "./email_smtp.ts";
 import { type Message, plainText } from "./message.ts";
 import { attempt, fit, preview } from "./outbound.ts";
 import type { Outcome } from "./retry.ts";
+import { checkHttpUrl, deliveryOptions, secret } from "./schema_kit.ts";
 import { htmlEscape } from "./template.ts";
 
 /** How e-mail leaves the relay. */
@@ -171,4 +174,96 @@ export function htmlToText(html: string): string {
     .replace(/[ \t]+\n/g, "\n")
     .replace(/\n{3,}/g, "\n\n")
     .trim();
+}
+
+/** The `email` destination type: SMTP or an e-mail API. */
+export const emailType = destinationType({
+  type: "email",
+  schema: z.strictObject({
+    type: z.literal("email"),
+    smtp_url: secret(
+      z.string().describe(
+        "SMTP server: smtp://user:password@host:587 (STARTTLS when offered; add " +
+          "?requireTLS=true to insist) or smtps://user:password@host:465 (a secret)",
+      ),
+      "credentials",
+    ).optional(),
+    provider: z.enum(EMAIL_PROVIDERS).optional().describe("E-mail API instead of SMTP"),
+    api_key: secret(z.string().describe("The provider's API key or server token (a secret)"))
+      .optional(),
+    api_url: z.string().optional().describe(
+      "The provider's API base URL, for EU regions (https://api.eu.mailgun.net, " +
+        "https://api.eu.sendgrid.com)",
+    ),
+    domain: z.string().optional().describe("Mailgun sending domain; default the domain of from"),
+    from: z.string().describe('Sender, "Name <address>" or an address'),
+    to: z.union([z.string(), z.array(z.string()).min(1)]).describe("Recipient(s)"),
+    cc: z.union([z.string(), z.array(z.string())]).optional().describe("Copy recipient(s)"),
+    subject: z.string().optional().describe(
+      "Liquid template of the subject; default the message's title",
+    ),
+    body: z.string().optional().describe(
+      "Liquid template of the HTML part; the text part is derived from it",
+    ),
+    ...deliveryOptions,
+  }).superRefine((value, context) => {
+    if (value.enabled === false) return;
+    const issue = (path: string, message: string) =>
+      context.addIssue({ code: "custom", path: [path], message });
+    if ((value.smtp_url === undefined) === (value.provider === undefined)) {
+      issue("smtp_url", 'expected either "smtp_url" or "provider" (with "api_key")');
+    }
+    if (value.smtp_url !== undefined && !/^smtps?:\/\/[^/?#]/.test(value.smtp_url)) {
+      issue(
+        "smtp_url",
+        value.smtp_url === ""
+          ? "expected an smtp:// or smtps:// URL, got an empty string"
+          : "expected an smtp:// or smtps:// URL (value hidden)",
+      );
+    }
+    if (value.provider !== undefined && !value.api_key) {
+      issue("api_key", `expected the ${value.provider} API key`);
+    }
+    checkHttpUrl(value.api_url, ["api_url"], context);
+    for (const [key, list] of [["from", value.from], ["to", value.to], ["cc", value.cc]] as const) {
+      listOf(list).forEach((address, i) => {
+        if (!/^[^@\s<>]+@[^@\s<>]+$|<[^@\s<>]+@[^@\s<>]+>\s*$/.test(address.trim())) {
+          context.addIssue({
+            code: "custom",
+            path: Array.isArray(list) ? [key, i] : [key],
+            message: `expected an e-mail address, got "${address}"`,
+          });
+        }
+      });
+    }
+  }).describe("E-mail over SMTP or an e-mail API (SendGrid, Mailgun, Postmark, Resend)"),
+  // Resend's default is 2 requests per second; gentle enough for any SMTP server too.
+  pace: { perSecond: 2, burst: 2 },
+  rendersMessages: () => true,
+  create(name, entry, kit) {
+    const transport: EmailTransport = entry.smtp_url !== undefined
+      ? { smtpUrl: entry.smtp_url }
+      : stripUndefined({
+        provider: entry.provider ?? "sendgrid",
+        apiKey: entry.api_key ?? "",
+        apiUrl: entry.api_url,
+        domain: entry.domain,
+      });
+    const nonEmpty = (list: string | string[] | undefined) => listOf(list).filter((v) => v !== "");
+    return new EmailDestination(
+      name,
+      stripUndefined({
+        transport,
+        from: entry.from,
+        to: nonEmpty(entry.to),
+        cc: nonEmpty(entry.cc),
+        subject: kit.template(entry.subject, "subject"),
+        body: kit.template(entry.body),
+      }),
+    );
+  },
+});
+
+function listOf(list: string | string[] | undefined): string[] {
+  return list === undefined ? [] : Array.isArray(list) ? list : [list];
 }

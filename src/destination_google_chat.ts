@@ -2,8 +2,10 @@
 // one decorated line per field, a button) with a plain-text fallback for notifications. Card
 // text is a small HTML subset, so payload text is HTML-escaped; `<users/all>` cannot ping.
 
+import { z } from "zod";
+import { deliveryOptions, secretUrl } from "./schema_kit.ts";
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
-import { maskUrl } from "./destination.ts";
+import { destinationType, maskUrl, stripUndefined } from "./destination.ts";
 import { type Message, plainText, withoutLongUrls } from "./message.ts";
 import { attempt, type Built, customBody, fit, preview, withinBytes } from "./outbound.ts";
 import { classifyHttp, describe, type HttpAnswer, type Outcome } from "./retry.ts";
@@ -125,3 +127,25 @@ function googleChatCard(
     cardsV2: [{ cardId: "hero-relay", card }],
   };
 }
+
+/** The `google_chat` destination type. */
+export const googleChatType = destinationType({
+  type: "google_chat",
+  schema: z.strictObject({
+    type: z.literal("google_chat"),
+    url: secretUrl(
+      "Incoming webhook URL, https://chat.googleapis.com/v1/spaces/…/messages?key=…&token=… " +
+        "(a secret)",
+    ),
+    body: z.string().optional().describe("Liquid template of the whole JSON body"),
+    ...deliveryOptions,
+  }).describe("Google Chat incoming webhook: a card with a plain-text fallback"),
+  // About one message per second per space (60 per minute per space).
+  pace: { perSecond: 1, burst: 1 },
+  rendersMessages: () => true,
+  create: (name, entry, kit) =>
+    new GoogleChatDestination(
+      name,
+      stripUndefined({ url: entry.url, body: kit.template(entry.body) }),
+    ),
+});

@@ -2,8 +2,11 @@
 // original payload, untouched, wrapped with the event's id, type and received time. With signing
 // secrets, every request carries a Standard Webhooks signature the receiver can check.
 
+import { z } from "zod";
+import { deliveryOptions, headers, secret, secretUrl } from "./schema_kit.ts";
+import { isWebhookSecret } from "./standard_webhooks.ts";
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
-import { maskHeaders, maskUrl } from "./destination.ts";
+import { destinationType, maskHeaders, maskUrl, stripUndefined } from "./destination.ts";
 import { type OutgoingRequest, sendHttp } from "./http_client.ts";
 import { classifyHttp, type Outcome } from "./retry.ts";
 import { WebhookSigner } from "./standard_webhooks.ts";
@@ -97,3 +100,54 @@ export function wrapPayload(request: DeliveryRequest): string {
   });
   return `${head.slice(0, -1)},"payload":${request.body}}`;
 }
+
+/** The `http` destination type: any endpoint or no-code tool. */
+export const httpType = destinationType({
+  type: "http",
+  schema: z.strictObject({
+    type: z.literal("http"),
+    url: secretUrl("The endpoint's URL; its path and query may hold a token (a secret)"),
+    method: z.enum(["POST", "PUT", "PATCH"]).optional(),
+    headers: headers.optional().describe("Extra request headers (values may be secrets)"),
+    body: z.string().optional().describe(
+      "Liquid template of the JSON body; by default the payload wrapped with id, type and time",
+    ),
+    signing_secrets: z.array(secret(z.string())).max(4).optional().describe(
+      "Standard Webhooks signing secrets (whsec_…); two during a rotation. Empty entries are " +
+        "ignored, so an unset ${OLD_SECRET:-} can stay in the list",
+    ),
+    ...deliveryOptions,
+  }).superRefine((value, context) => {
+    if (value.enabled === false) return;
+    value.signing_secrets?.forEach((secret, i) => {
+      if (secret !== "" && !isWebhookSecret(secret)) {
+        context.addIssue({
+          code: "custom",
+          path: ["signing_secrets", i],
+          message: 'expected "whsec_" followed by the base64 of 24 to 64 random bytes ' +
+            "(create one with: echo whsec_$(openssl rand -base64 32))",
+        });
+      }
+    });
+  }).describe("Any HTTP endpoint or no-code tool (Zapier, Make, n8n, Pipedream)"),
+  // No documented limit: the lane finds the endpoint's capacity itself.
+  pace: null,
+  // Without a body template the event's own bytes are sent: no message is rendered.
+  rendersMessages: (entry) => entry.body !== undefined,
+  // Most endpoint URLs are not secret; one with a query or credentials usually holds a token.
+  inlineSecret: (key, value) => key !== "url" || /[?@]/.test(value),
+  create: (name, entry, kit) =>
+    new HttpDestination(
+      name,
+      stripUndefined({
+        url: entry.url,
+        method: entry.method,
+        headers: entry.headers,
+        body: kit.template(entry.body),
+        // Validated in the schema when enabled; a disabled destination does not sign.
+        signingSecrets: kit.enabled
+          ? (entry.signing_secrets ?? []).filter((s) => s !== "")
+          : undefined,
+      }),
+    ),
+});

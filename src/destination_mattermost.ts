@@ -3,8 +3,10 @@
 // colour and link. Mattermost turns Slack's `<!channel>` into a real @channel and notifies on
 // @mentions, so payload text is escaped for Markdown, for `<`, `>`, `&`, and for mentions.
 
+import { z } from "zod";
+import { deliveryOptions, secretUrl } from "./schema_kit.ts";
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
-import { maskUrl } from "./destination.ts";
+import { destinationType, maskUrl, stripUndefined } from "./destination.ts";
 import { type Message, plainText } from "./message.ts";
 import { answerJson, attempt, type Built, customBody, fit, preview } from "./outbound.ts";
 import { classifyHttp, describe, type HttpAnswer, type Outcome } from "./retry.ts";
@@ -125,3 +127,31 @@ function markdown(text: string): string {
 function plain(text: string): string {
   return mentionEscape(text.replace(/<([!@#])/g, "<\u200b$1"));
 }
+
+/** The `mattermost` destination type. */
+export const mattermostType = destinationType({
+  type: "mattermost",
+  schema: z.strictObject({
+    type: z.literal("mattermost"),
+    url: secretUrl("Incoming webhook URL, https://<server>/hooks/<key> (a secret)"),
+    channel: z.string().optional().describe("Channel name (or @user) instead of the webhook's"),
+    username: z.string().optional().describe("Overrides the poster's name, if the server allows"),
+    icon_url: z.string().optional().describe("Overrides the poster's picture, if allowed"),
+    body: z.string().optional().describe("Liquid template of the whole JSON body"),
+    ...deliveryOptions,
+  }).describe("Mattermost incoming webhook: Markdown text and an attachment"),
+  // A self-hosted server's limit is its operator's; the lane finds it itself.
+  pace: null,
+  rendersMessages: () => true,
+  create: (name, entry, kit) =>
+    new MattermostDestination(
+      name,
+      stripUndefined({
+        url: entry.url,
+        channel: entry.channel,
+        username: entry.username,
+        iconUrl: entry.icon_url,
+        body: kit.template(entry.body),
+      }),
+    ),
+});

@@ -3,8 +3,10 @@
 // in a payload is markup; the message stays within ntfy's 4096 bytes (longer ones would turn
 // into an attachment).
 
+import { z } from "zod";
+import { deliveryOptions, isHttpUrl, secret, secretUrl } from "./schema_kit.ts";
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
-import { maskUrl } from "./destination.ts";
+import { destinationType, maskUrl, stripUndefined } from "./destination.ts";
 import type { Message } from "./message.ts";
 import { attempt, type Built, customBody, fit, fitBytes, preview } from "./outbound.ts";
 import { classifyHttp, describe, type HttpAnswer, type Outcome } from "./retry.ts";
@@ -124,3 +126,58 @@ export function splitTopicUrl(url: string): { root: string; topic: string } {
 function byteLength(text: string): number {
   return new TextEncoder().encode(text).length;
 }
+
+const PRIORITIES: Record<string, number> = {
+  min: 1,
+  low: 2,
+  default: 3,
+  high: 4,
+  max: 5,
+  urgent: 5,
+};
+
+/** The `ntfy` destination type. */
+export const ntfyType = destinationType({
+  type: "ntfy",
+  schema: z.strictObject({
+    type: z.literal("ntfy"),
+    url: secretUrl("Topic URL, such as https://ntfy.sh/my-topic (the topic is a secret)"),
+    token: secret(
+      z.string().describe(
+        "Access token (tk_…) for a protected topic, sent as a Bearer token (a secret)",
+      ),
+    ).optional(),
+    priority: z.union([
+      z.number().int().min(1).max(5),
+      z.enum(["min", "low", "default", "high", "max", "urgent"]),
+    ]).optional().describe('1 (min) to 5 (max, also "urgent"); default 3'),
+    tags: z.array(z.string()).optional().describe("Tags; emoji names show as icons"),
+    body: z.string().optional().describe(
+      "Liquid template of the whole JSON publish body; topic is added if left out",
+    ),
+    ...deliveryOptions,
+  }).superRefine((value, context) => {
+    if (value.enabled === false || !isHttpUrl(value.url)) return;
+    if (new URL(value.url).pathname.replace(/\/+$/, "") === "") {
+      context.addIssue({
+        code: "custom",
+        path: ["url"],
+        message: "expected a topic URL such as https://ntfy.sh/my-topic",
+      });
+    }
+  }).describe("ntfy topic: title, priority, tags and a click link"),
+  // ntfy's default visitor limit: a burst of 60, then one request per 5 s.
+  pace: { perSecond: 0.2, burst: 60 },
+  rendersMessages: () => true,
+  create: (name, entry, kit) =>
+    new NtfyDestination(
+      name,
+      stripUndefined({
+        url: entry.url,
+        token: entry.token || undefined,
+        priority: typeof entry.priority === "string" ? PRIORITIES[entry.priority] : entry.priority,
+        tags: entry.tags,
+        body: kit.template(entry.body),
+      }),
+    ),
+});

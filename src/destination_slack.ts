@@ -1,8 +1,10 @@
 // Slack incoming webhooks: a Block Kit card with a plain-text fallback. Success is 200 with the
 // body "ok"; Slack's own error strings say whether the hook is gone or the payload was bad.
 
+import { z } from "zod";
+import { deliveryOptions, secretUrl } from "./schema_kit.ts";
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
-import { maskUrl } from "./destination.ts";
+import { destinationType, maskUrl, stripUndefined } from "./destination.ts";
 import { type OutgoingRequest, sendHttp } from "./http_client.ts";
 import { type Message, plainText, withoutLongUrls } from "./message.ts";
 import { classifyHttp, describe, type HttpAnswer, type Outcome } from "./retry.ts";
@@ -136,3 +138,19 @@ export function slackMessage(input: Message): Record<string, unknown> {
     unfurl_media: false,
   };
 }
+
+/** The `slack` destination type. */
+export const slackType = destinationType({
+  type: "slack",
+  schema: z.strictObject({
+    type: z.literal("slack"),
+    url: secretUrl("Incoming webhook URL (a secret)"),
+    body: z.string().optional().describe("Liquid template of the whole JSON body"),
+    ...deliveryOptions,
+  }).describe("Slack incoming webhook: Block Kit with a plain-text fallback"),
+  // About one message per second per webhook, short bursts allowed (Slack's rate limits).
+  pace: { perSecond: 1, burst: 3 },
+  rendersMessages: () => true,
+  create: (name, entry, kit) =>
+    new SlackDestination(name, stripUndefined({ url: entry.url, body: kit.template(entry.body) })),
+});

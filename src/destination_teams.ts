@@ -3,8 +3,10 @@
 // received" template reads. 202 Accepted only means the flow run was queued, not that a card
 // was posted.
 
+import { z } from "zod";
+import { deliveryOptions, secretUrl } from "./schema_kit.ts";
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
-import { maskUrl } from "./destination.ts";
+import { destinationType, maskUrl, stripUndefined } from "./destination.ts";
 import { type Message, withoutLongUrls } from "./message.ts";
 import { attempt, type Built, customBody, fit, preview, withinBytes } from "./outbound.ts";
 import { classifyHttp, describe, type HttpAnswer, type Outcome } from "./retry.ts";
@@ -178,3 +180,22 @@ function teamsEscape(text: string): string {
 function linkTarget(url: string): string {
   return url.replace(/\(/g, "%28").replace(/\)/g, "%29");
 }
+
+/** The `teams` destination type. */
+export const teamsType = destinationType({
+  type: "teams",
+  schema: z.strictObject({
+    type: z.literal("teams"),
+    url: secretUrl(
+      'Workflows webhook URL from the "Post to a channel when a webhook request is received" ' +
+        "template (a secret)",
+    ),
+    body: z.string().optional().describe("Liquid template of the whole JSON body"),
+    ...deliveryOptions,
+  }).describe("Microsoft Teams Workflows webhook: an Adaptive Card; 202 means queued"),
+  // Four requests per second per webhook (Teams connector limits).
+  pace: { perSecond: 4, burst: 4 },
+  rendersMessages: () => true,
+  create: (name, entry, kit) =>
+    new TeamsDestination(name, stripUndefined({ url: entry.url, body: kit.template(entry.body) })),
+});

@@ -2,8 +2,10 @@
 // rejects a stray `<` or `&` with "can't parse entities"), within the 4096 characters Telegram
 // counts after parsing. A blocked bot, a wrong token or a chat that no longer exists is gone.
 
+import { z } from "zod";
+import { bool, checkHttpUrl, deliveryOptions, secret } from "./schema_kit.ts";
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
-import { maskUrl } from "./destination.ts";
+import { destinationType, maskUrl, stripUndefined } from "./destination.ts";
 import { type Message, withoutLongUrls } from "./message.ts";
 import {
   answerJson,
@@ -180,3 +182,58 @@ export function telegramMessage(input: Message): Record<string, unknown> {
       : { is_disabled: true },
   };
 }
+
+/** The `telegram` destination type. */
+export const telegramType = destinationType({
+  type: "telegram",
+  schema: z.strictObject({
+    type: z.literal("telegram"),
+    bot_token: secret(z.string().describe("Bot token from @BotFather, 123456:ABC… (a secret)")),
+    chat_id: z.union([z.string(), z.number().int()]).describe(
+      'Chat id (negative for groups) or "@channelusername"',
+    ),
+    message_thread_id: z.number().int().optional().describe("Forum topic to post in"),
+    disable_notification: bool.optional().describe("Send silently"),
+    api_url: z.string().optional().describe(
+      "Bot API base URL (default https://api.telegram.org), for a local Bot API server",
+    ),
+    body: z.string().optional().describe(
+      "Liquid template of the whole sendMessage JSON body; chat_id is added if left out",
+    ),
+    ...deliveryOptions,
+  }).superRefine((value, context) => {
+    if (value.enabled === false) return;
+    if (!/^[0-9]+:[A-Za-z0-9_-]+$/.test(value.bot_token)) {
+      context.addIssue({
+        code: "custom",
+        path: ["bot_token"],
+        message: value.bot_token === ""
+          ? "expected a bot token, got an empty string"
+          : 'expected a bot token such as "123456789:AA…" (value hidden)',
+      });
+    }
+    if (String(value.chat_id).trim() === "") {
+      context.addIssue({
+        code: "custom",
+        path: ["chat_id"],
+        message: "expected a chat id, got an empty string",
+      });
+    }
+    checkHttpUrl(value.api_url, ["api_url"], context);
+  }).describe("Telegram bot message in HTML parse mode"),
+  // About one message per second per chat, short bursts allowed (Bot FAQ).
+  pace: { perSecond: 1, burst: 3 },
+  rendersMessages: () => true,
+  create: (name, entry, kit) =>
+    new TelegramDestination(
+      name,
+      stripUndefined({
+        botToken: entry.bot_token,
+        chatId: String(entry.chat_id).trim(),
+        apiUrl: entry.api_url,
+        messageThreadId: entry.message_thread_id,
+        disableNotification: entry.disable_notification,
+        body: kit.template(entry.body),
+      }),
+    ),
+});
