@@ -16,7 +16,7 @@ import { destinationTypeOf } from "./destinations.ts";
 import { ADAPTIVE_MAX } from "./concurrency.ts";
 import { KNOWN_EVENT_NAMES } from "./events.ts";
 import type { Timeouts } from "./http_client.ts";
-import { compileMessage, type MessageTemplate } from "./message.ts";
+import { compileMessage, type MessageCache, type MessageTemplate } from "./message.ts";
 import { DEFAULT_POLICY, type RetryPolicy } from "./retry.ts";
 import type { Payload } from "./events.ts";
 import {
@@ -87,6 +87,7 @@ const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 5_000, totalMs: 15_000 };
  */
 export function compileConfig(config: Config, source: string, deps: CompileDeps): Runtime {
   const problems: string[] = crossCheck(config);
+  const compiled: MessageCache = new Map();
   const routes = config.routes.map((route, i) => {
     let when: Condition | null = null;
     if (route.when !== undefined) {
@@ -100,7 +101,9 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
     const messages = new Map<string, MessageTemplate>();
     const overrides = stripUndefined(route.message ?? {});
     const compileMessages = () => {
-      for (const type of [...types, ""]) messages.set(type, compileMessage(type, overrides));
+      for (const type of [...types, ""]) {
+        messages.set(type, compileMessage(type, overrides, compiled));
+      }
     };
     // A route's own message parts are checked now. The built-in messages alone may wait for
     // Liquid to load: see warmMessages().

@@ -2,7 +2,7 @@
 // request (shown by `render`), and send it, classifying the answer by its protocol's own rules.
 
 import type { z } from "zod";
-import type { Timeouts } from "./http_client.ts";
+import type { ReachableOrigins, Timeouts } from "./http_client.ts";
 import type { Message } from "./message.ts";
 import type { Outcome } from "./retry.ts";
 
@@ -36,6 +36,8 @@ export interface SendContext {
   timeouts: Timeouts;
   signal: AbortSignal;
   now: () => number;
+  /** The relay's record of origins that answered lately (see sendHttp). */
+  origins: ReachableOrigins;
 }
 
 /** A configured destination. */

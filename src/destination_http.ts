@@ -6,8 +6,8 @@ import { z } from "zod";
 import { deliveryOptions, headers, secret, secretUrl } from "./schema_kit.ts";
 import { isWebhookSecret } from "./standard_webhooks.ts";
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
-import { destinationType, maskHeaders, maskUrl, stripUndefined } from "./destination.ts";
-import { type OutgoingRequest, sendHttp } from "./http_client.ts";
+import { destinationType, maskUrl, stripUndefined } from "./destination.ts";
+import { attempt, type Built, jsonBody, preview } from "./outbound.ts";
 import { classifyHttp, type Outcome } from "./retry.ts";
 import { WebhookSigner } from "./standard_webhooks.ts";
 
@@ -37,18 +37,11 @@ export class HttpDestination implements Destination {
     this.#signer = secrets.length > 0 ? new WebhookSigner(secrets) : null;
   }
 
-  #request(request: DeliveryRequest, now: number): OutgoingRequest | { error: string } {
-    let body: string;
-    if (this.#options.body) {
-      body = this.#options.body(request);
-      try {
-        JSON.parse(body);
-      } catch {
-        return { error: "the body template did not produce valid JSON" };
-      }
-    } else {
-      body = wrapPayload(request);
-    }
+  #request(request: DeliveryRequest, now: number): Built {
+    // An endpoint may take any JSON, an array included, not only an object.
+    const json = this.#options.body ? jsonBody(this.#options.body, request) : null;
+    if (json !== null && "error" in json) return json;
+    const body = json?.text ?? wrapPayload(request);
     return {
       method: this.#options.method ?? "POST",
       url: this.#options.url,
@@ -67,26 +60,20 @@ export class HttpDestination implements Destination {
 
   render(request: DeliveryRequest): Rendered {
     const built = this.#request(request, Date.now());
-    if ("error" in built) {
-      return { method: "ERROR", url: maskUrl(this.#options.url), headers: {}, body: built.error };
-    }
-    if (this.#signer) built.headers["webhook-signature"] = "v1,…";
-    return { ...built, url: maskUrl(this.#options.url), headers: maskHeaders(built.headers) };
+    if (this.#signer && !("error" in built)) built.headers["webhook-signature"] = "v1,…";
+    return preview(built, maskUrl(this.#options.url));
   }
 
   async send(request: DeliveryRequest, context: SendContext): Promise<Outcome> {
     const built = this.#request(request, context.now());
-    if ("error" in built) return { kind: "failed", httpStatus: null, error: built.error };
-    if (this.#signer) {
+    if (this.#signer && !("error" in built)) {
       built.headers["webhook-signature"] = await this.#signer.sign({
         id: request.deliveryId,
         timestamp: Number(built.headers["webhook-timestamp"]),
         body: built.body,
       });
     }
-    const result = await sendHttp(built, context.timeouts, context.signal);
-    if (!result.ok) return { kind: "retry", httpStatus: null, error: result.error };
-    return classifyHttp(result.answer, context.now());
+    return attempt(built, context, classifyHttp);
   }
 }
 

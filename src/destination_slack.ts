@@ -5,8 +5,8 @@ import { z } from "zod";
 import { deliveryOptions, secretUrl } from "./schema_kit.ts";
 import type { DeliveryRequest, Destination, Rendered, SendContext } from "./destination.ts";
 import { destinationType, maskUrl, stripUndefined } from "./destination.ts";
-import { type OutgoingRequest, sendHttp } from "./http_client.ts";
 import { type Message, plainText, withoutLongUrls } from "./message.ts";
+import { attempt, type Built, customBody, preview } from "./outbound.ts";
 import { classifyHttp, describe, type HttpAnswer, type Outcome } from "./retry.ts";
 import { slackEscape, truncateText } from "./template.ts";
 
@@ -42,8 +42,11 @@ export class SlackDestination implements Destination {
     this.#options = options;
   }
 
-  #request(request: DeliveryRequest): OutgoingRequest {
-    const body = this.#options.body?.(request) ?? JSON.stringify(slackMessage(request.message));
+  #request(request: DeliveryRequest): Built {
+    const body = this.#options.body
+      ? customBody(this.#options.body, request)
+      : JSON.stringify(slackMessage(request.message));
+    if (typeof body !== "string") return body;
     return {
       method: "POST",
       url: this.#options.url,
@@ -53,13 +56,11 @@ export class SlackDestination implements Destination {
   }
 
   render(request: DeliveryRequest): Rendered {
-    return { ...this.#request(request), url: maskUrl(this.#options.url) };
+    return preview(this.#request(request), maskUrl(this.#options.url));
   }
 
-  async send(request: DeliveryRequest, context: SendContext): Promise<Outcome> {
-    const result = await sendHttp(this.#request(request), context.timeouts, context.signal);
-    if (!result.ok) return { kind: "retry", httpStatus: null, error: result.error };
-    return classifySlack(result.answer, context.now());
+  send(request: DeliveryRequest, context: SendContext): Promise<Outcome> {
+    return attempt(this.#request(request), context, classifySlack);
   }
 }
 

@@ -26,16 +26,39 @@ const REACHABLE_FOR_MS = 30_000;
 /** The User-Agent of every request the relay makes. */
 export const USER_AGENT = "hero-relay (https://github.com/hero-relay/hero-relay)";
 
-const reachable = new Map<string, number>();
+/**
+ * Origins that answered in the last 30 s, whose next request skips the connect probe. Each relay
+ * keeps its own (its dispatcher's), so nothing outlives the relay that learnt it.
+ */
+export class ReachableOrigins {
+  #until = new Map<string, number>();
+
+  /** Whether `origin` answered recently enough to skip the probe. */
+  fresh(origin: string, now: number): boolean {
+    return (this.#until.get(origin) ?? 0) >= now;
+  }
+
+  /** Records an answer from `origin`. */
+  answered(origin: string, now: number): void {
+    this.#until.set(origin, now + REACHABLE_FOR_MS);
+  }
+
+  /** Records a network failure: the next request probes again. */
+  failed(origin: string): void {
+    this.#until.delete(origin);
+  }
+}
 
 /**
  * Sends one request. Before the first request to an origin (and after a network failure) the
  * TCP connection is opened alone under the connect timeout, so a black-holed host fails fast.
+ * Without `origins`, every request probes first.
  */
 export async function sendHttp(
   request: OutgoingRequest,
   timeouts: Timeouts,
   signal?: AbortSignal,
+  origins?: ReachableOrigins,
 ): Promise<SendResult> {
   let url: URL;
   try {
@@ -45,7 +68,7 @@ export async function sendHttp(
   }
   const origin = url.origin;
   const started = Date.now();
-  if ((reachable.get(origin) ?? 0) < started) {
+  if (origins === undefined || !origins.fresh(origin, started)) {
     const probe = await probeConnect(url, timeouts.connectMs);
     if (probe !== null) return { ok: false, error: probe };
   }
@@ -69,10 +92,10 @@ export async function sendHttp(
       signal: controller.signal,
     });
     const body = redactUrl(await readCapped(response), url);
-    reachable.set(origin, Date.now() + REACHABLE_FOR_MS);
+    origins?.answered(origin, Date.now());
     return { ok: true, answer: { status: response.status, headers: response.headers, body } };
   } catch (error) {
-    reachable.delete(origin);
+    origins?.failed(origin);
     if (timedOut) return { ok: false, error: `timed out after ${timeouts.totalMs} ms` };
     if (signal?.aborted) return { ok: false, error: "aborted: the relay is shutting down" };
     return { ok: false, error: networkError(error) };

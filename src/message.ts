@@ -34,27 +34,33 @@ export interface Message {
 export type MessageTemplate = (scope: object) => Message;
 
 /**
+ * Compiled messages by default type and overrides. One config's compile keeps one, so routes
+ * without overrides share their type's compiled defaults, and it ends with that config.
+ */
+export type MessageCache = Map<string, MessageTemplate>;
+
+/**
  * Compiles the message for an event type: the type's built-in defaults (a generic one for
  * unknown types) with `overrides` replacing whole parts. Throws SyntaxError naming each bad
  * part, one per line.
  */
-export function compileMessage(eventType: string, overrides: MessageSources = {}): MessageTemplate {
-  // Routes without overrides share their type's compiled defaults: compiled once per process.
+export function compileMessage(
+  eventType: string,
+  overrides: MessageSources = {},
+  cache: MessageCache = new Map(),
+): MessageTemplate {
   const defaults = eventType in DEFAULT_MESSAGES ? eventType : "";
   const key = `${defaults}\u0000${JSON.stringify(overrides)}`;
-  let compiled = COMPILED.get(key);
+  let compiled = cache.get(key);
   if (compiled === undefined) {
     compiled = compileSources({
       ...(DEFAULT_MESSAGES[eventType] ?? GENERIC_MESSAGE),
       ...overrides,
     });
-    COMPILED.set(key, compiled);
+    cache.set(key, compiled);
   }
   return compiled;
 }
-
-/** Compiled messages by default type and overrides; both come from configs, so it stays small. */
-const COMPILED = new Map<string, MessageTemplate>();
 
 function compileSources(sources: MessageSources): MessageTemplate {
   const errors: string[] = [];

@@ -15,6 +15,19 @@ export interface BuildError {
 /** A built request, or why it could not be built. */
 export type Built = OutgoingRequest | BuildError;
 
+/** Renders an operator's `body` template and checks it is JSON (any JSON value). */
+export function jsonBody(
+  template: (request: DeliveryRequest) => string,
+  request: DeliveryRequest,
+): { text: string; parsed: unknown } | BuildError {
+  const text = template(request);
+  try {
+    return { text, parsed: JSON.parse(text) };
+  } catch {
+    return { error: "the body template did not produce valid JSON" };
+  }
+}
+
 /**
  * Renders an operator's `body` template and checks it is a JSON object. `complete` may add what
  * the service needs and the template left out (a chat id, `allowed_mentions`).
@@ -24,13 +37,9 @@ export function customBody(
   request: DeliveryRequest,
   complete?: (body: Record<string, unknown>) => boolean,
 ): string | BuildError {
-  const text = template(request);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return { error: "the body template did not produce valid JSON" };
-  }
+  const json = jsonBody(template, request);
+  if ("error" in json) return json;
+  const { text, parsed } = json;
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     return { error: "the body template did not produce a JSON object" };
   }
@@ -51,7 +60,7 @@ export async function attempt(
   classify: (answer: HttpAnswer, now: number) => Outcome,
 ): Promise<Outcome> {
   if ("error" in built) return { kind: "failed", httpStatus: null, error: built.error };
-  const result = await sendHttp(built, context.timeouts, context.signal);
+  const result = await sendHttp(built, context.timeouts, context.signal, context.origins);
   if (!result.ok) return { kind: "retry", httpStatus: null, error: result.error };
   return classify(result.answer, context.now());
 }

@@ -11,6 +11,9 @@ export type Template = (scope: object) => string;
 /** A compiled `when` condition: true when the payload matches. */
 export type Condition = (scope: object) => boolean;
 
+// The loaded library, shared by every relay in the process like the module itself: it is
+// configured once, identically, and keeps nothing per relay (its cache is off). Compiled
+// messages, which do come from a config, live with that config's Runtime (see compile.ts).
 let ENGINE: Liquid | null = null;
 let loading: Promise<void> | null = null;
 

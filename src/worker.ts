@@ -12,6 +12,7 @@ import {
   warmMessages,
 } from "./compile.ts";
 import type { DeliveryRequest } from "./destination.ts";
+import { ReachableOrigins } from "./http_client.ts";
 import { newId } from "./ids.ts";
 import type { Logger } from "./log.ts";
 import { compileMessage, type Message, type MessageTemplate } from "./message.ts";
@@ -99,6 +100,8 @@ export class Dispatcher {
   #pending: Completion[] = [];
   #flushing: Promise<void> | null = null;
   #fallbackMessages = new Map<string, MessageTemplate>();
+  /** Origins that answered lately: this relay's, ending with it. */
+  readonly origins = new ReachableOrigins();
 
   constructor(options: DispatcherOptions) {
     this.#options = {
@@ -498,6 +501,7 @@ class Lane {
         timeouts: runtime.timeouts,
         signal: d.signal,
         now,
+        origins: d.origins,
       });
     } catch (error) {
       outcome = {

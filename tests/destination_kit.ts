@@ -4,6 +4,7 @@
 
 import { templateScope } from "../src/compile.ts";
 import type { DeliveryRequest, SendContext } from "../src/destination.ts";
+import { ReachableOrigins } from "../src/http_client.ts";
 import { compileMessage, type Message, type MessageSources } from "../src/message.ts";
 import { SAMPLES } from "../src/samples.ts";
 import { loadTemplates } from "../src/template.ts";
@@ -45,6 +46,7 @@ export function sendContext(now: () => number = () => Date.now()): SendContext {
     timeouts: { connectMs: 2_000, totalMs: 5_000 },
     signal: new AbortController().signal,
     now,
+    origins: new ReachableOrigins(),
   };
 }
 
