@@ -18,7 +18,7 @@ import { KNOWN_EVENT_NAMES } from "./events.ts";
 import type { Timeouts } from "./http_client.ts";
 import { compileMessage, type MessageCache, type MessageTemplate } from "./message.ts";
 import { DEFAULT_POLICY, type RetryPolicy } from "./retry.ts";
-import type { Payload } from "./events.ts";
+import { type CompiledRoute, templateScope } from "./route.ts";
 import {
   compileCondition,
   compileTemplate,
@@ -28,17 +28,6 @@ import {
   templatesLoaded,
   TemplatesNotLoaded,
 } from "./template.ts";
-
-/** A route ready to match events. */
-export interface CompiledRoute {
-  name: string;
-  /** Event types taken, or null for all. */
-  events: ReadonlySet<string> | null;
-  when: Condition | null;
-  to: string[];
-  /** The route's message for an event type. */
-  message(eventType: string): MessageTemplate;
-}
 
 /** A destination with how it is delivered to. */
 export interface DestinationRuntime {
@@ -175,34 +164,6 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
     dead: parseDuration(config.retention.dead),
   };
   return { config, routes, destinations, leaseMs, retention };
-}
-
-/** The scope templates see: the payload's own fields, plus `event` {id, type, received_at}. */
-export function templateScope(
-  payload: Payload,
-  event: { id: string; type: string; receivedAt: number },
-): Record<string, unknown> {
-  return {
-    ...payload,
-    event: { id: event.id, type: event.type, received_at: Math.floor(event.receivedAt / 1000) },
-  };
-}
-
-/** The routes and destinations an event reaches: one pair per route and destination. */
-export function matchRoutes(
-  runtime: Runtime,
-  eventType: string,
-  scope: object,
-): Array<{ route: CompiledRoute; destination: string }> {
-  const out: Array<{ route: CompiledRoute; destination: string }> = [];
-  for (const route of runtime.routes) {
-    if (route.events !== null && !route.events.has(eventType)) continue;
-    if (route.when !== null && !route.when(scope)) continue;
-    for (const name of route.to) {
-      if (runtime.destinations.get(name)?.enabled) out.push({ route, destination: name });
-    }
-  }
-  return out;
 }
 
 /** Turns retry settings into a policy, filling gaps from the default. */

@@ -3,14 +3,7 @@
 // makes each attempt and writes its result back. Nothing is delivered inside a webhook request,
 // and one destination's trouble never holds up another's lane.
 
-import {
-  type CompiledRoute,
-  type DestinationRuntime,
-  matchRoutes,
-  type Runtime,
-  templateScope,
-  warmMessages,
-} from "./compile.ts";
+import { type DestinationRuntime, type Runtime, warmMessages } from "./compile.ts";
 import type { DeliveryRequest } from "./destination.ts";
 import { ReachableOrigins } from "./http_client.ts";
 import { newId } from "./ids.ts";
@@ -27,6 +20,7 @@ import {
 } from "./metrics.ts";
 import { decide, MAX_RETRY_AFTER_MS, type Outcome } from "./retry.ts";
 import type { Payload } from "./events.ts";
+import { type CompiledRoute, planDeliveries, templateScope } from "./route.ts";
 import type { Completion, LeasedDelivery, NewDelivery, Store } from "./store.ts";
 
 /** How long accepted bodies are remembered to answer replays as duplicates: 7 days. */
@@ -146,14 +140,7 @@ export class Dispatcher {
     event: { id: string; type: string; receivedAt: number; orderKey: string | null },
     payload: Payload,
   ): NewDelivery[] {
-    const scope = templateScope(payload, event);
-    return matchRoutes(this.#options.runtime(), event.type, scope).map((m) => ({
-      id: newId("dlv", event.receivedAt),
-      eventId: event.id,
-      destination: m.destination,
-      route: m.route.name,
-      orderKey: event.orderKey,
-    }));
+    return planDeliveries(this.#options.runtime(), event, payload);
   }
 
   /** Logs and counts an event that matched no route (it stays stored). */

@@ -2,7 +2,7 @@
 // payload → route message → DeliveryRequest), a send context, hostile messages, and a small
 // parser of Telegram's HTML that rejects what Telegram rejects.
 
-import { templateScope } from "../src/compile.ts";
+import { templateScope } from "../src/route.ts";
 import type { DeliveryRequest, SendContext } from "../src/destination.ts";
 import { ReachableOrigins } from "../src/http_client.ts";
 import { compileMessage, type Message, type MessageSources } from "../src/message.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { templateScope } from "../src/compile.ts";
+import { templateScope } from "../src/route.ts";
 import { slackMessage } from "../src/destination_slack.ts";
 import { EVENT_TYPES } from "../src/events.ts";
 import { compileMessage, plainText } from "../src/message.ts";

@@ -1,6 +1,7 @@
 // Commands about the config and what it would do: `check`, `render`, `events`, `schema`.
 
-import { compileConfig, matchRoutes, templateScope } from "../compile.ts";
+import { compileConfig } from "../compile.ts";
+import { matchRoutes, templateScope } from "../route.ts";
 import { type Config, configJsonSchema, configWarnings, isEnabled } from "../config.ts";
 import { maskUrl } from "../destination.ts";
 import { EVENT_TYPES, KNOWN_EVENT_NAMES } from "../events.ts";

@@ -1,0 +1,70 @@
+// The route step of a webhook's road: the scope templates and conditions see, which routes and
+// destinations an event matches, and the deliveries it gets. Routes are compiled from the config
+// in compile.ts; the worker plans each stored event's deliveries here.
+
+import type { Payload } from "./events.ts";
+import { newId } from "./ids.ts";
+import type { MessageTemplate } from "./message.ts";
+import type { NewDelivery } from "./store.ts";
+import type { Condition } from "./template.ts";
+
+/** A route ready to match events. */
+export interface CompiledRoute {
+  name: string;
+  /** Event types taken, or null for all. */
+  events: ReadonlySet<string> | null;
+  when: Condition | null;
+  to: string[];
+  /** The route's message for an event type. */
+  message(eventType: string): MessageTemplate;
+}
+
+/** What matching needs of a runtime: its routes and which destinations are enabled. */
+export interface RoutingTable {
+  routes: readonly CompiledRoute[];
+  destinations: ReadonlyMap<string, { enabled: boolean }>;
+}
+
+/** The scope templates see: the payload's own fields, plus `event` {id, type, received_at}. */
+export function templateScope(
+  payload: Payload,
+  event: { id: string; type: string; receivedAt: number },
+): Record<string, unknown> {
+  return {
+    ...payload,
+    event: { id: event.id, type: event.type, received_at: Math.floor(event.receivedAt / 1000) },
+  };
+}
+
+/** The routes and destinations an event reaches: one pair per route and destination. */
+export function matchRoutes(
+  runtime: RoutingTable,
+  eventType: string,
+  scope: object,
+): Array<{ route: CompiledRoute; destination: string }> {
+  const out: Array<{ route: CompiledRoute; destination: string }> = [];
+  for (const route of runtime.routes) {
+    if (route.events !== null && !route.events.has(eventType)) continue;
+    if (route.when !== null && !route.when(scope)) continue;
+    for (const name of route.to) {
+      if (runtime.destinations.get(name)?.enabled) out.push({ route, destination: name });
+    }
+  }
+  return out;
+}
+
+/** The deliveries an event gets from the routes: one per matching route and destination. */
+export function planDeliveries(
+  runtime: RoutingTable,
+  event: { id: string; type: string; receivedAt: number; orderKey: string | null },
+  payload: Payload,
+): NewDelivery[] {
+  const scope = templateScope(payload, event);
+  return matchRoutes(runtime, event.type, scope).map((m) => ({
+    id: newId("dlv", event.receivedAt),
+    eventId: event.id,
+    destination: m.destination,
+    route: m.route.name,
+    orderKey: event.orderKey,
+  }));
+}
