@@ -1,0 +1,62 @@
+// The benchmark's command line: `deno task bench [--smoke] [--builtin] [--runs N] [--seconds S]
+// [--connections C] [--threads T] [--out FILE] [--default-concurrency]`.
+
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+
+const BENCH = fileURLToPath(new URL(".", import.meta.url));
+
+/** How one benchmark run is shaped, from its flags (and HERO_RELAY_BENCH_SMOKE). */
+export interface Settings {
+  smoke: boolean;
+  /** Use bench/load.ts and skip the peer even where wrk and webhook are installed (as on CI). */
+  builtin: boolean;
+  runs: number;
+  seconds: number;
+  connections: number;
+  threads: number;
+  pacedRate: number;
+  bodies: number;
+  out: string | null;
+  /** Leave the destination's concurrency to the relay (adaptive) instead of one per connection. */
+  defaultConcurrency: boolean;
+}
+
+/** Parses the benchmark's flags; `--smoke` (or HERO_RELAY_BENCH_SMOKE=1) shrinks every default. */
+export function settingsFrom(args: string[]): Settings {
+  const { values } = parseArgs({
+    args,
+    options: {
+      smoke: { type: "boolean", default: false },
+      builtin: { type: "boolean", default: false },
+      runs: { type: "string" },
+      seconds: { type: "string" },
+      connections: { type: "string" },
+      threads: { type: "string" },
+      out: { type: "string" },
+      "default-concurrency": { type: "boolean", default: false },
+    },
+    strict: true,
+  });
+  const smoke = values.smoke || Deno.env.get("HERO_RELAY_BENCH_SMOKE") === "1";
+  const number = (value: string | undefined, fallback: number) => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!(n > 0)) throw new RangeError(`Expected a positive number, got "${value}"`);
+    return n;
+  };
+  const seconds = number(values.seconds, smoke ? 1 : 5);
+  return {
+    smoke,
+    builtin: values.builtin,
+    runs: number(values.runs, smoke ? 1 : 3),
+    seconds,
+    connections: number(values.connections, smoke ? 8 : 64),
+    threads: number(values.threads, smoke ? 1 : 2),
+    pacedRate: smoke ? 100 : 1000,
+    // Enough that a run never sends the same body twice to one relay (each run starts afresh).
+    bodies: smoke ? 5_000 : Math.ceil(seconds * 20_000),
+    out: values.out ?? (smoke ? null : `${BENCH}RESULTS.md`),
+    defaultConcurrency: values["default-concurrency"],
+  };
+}
