@@ -193,13 +193,19 @@ export async function eventually(
 /** Event types that have a sample payload. */
 export const SAMPLE_TYPES: string[] = Object.keys(SAMPLES);
 
-/** The permission flags `deno task compile` gives the binary, read from deno.json. */
+/**
+ * The runtime flags `deno task compile` gives the binary (its V8 flags and its permission set),
+ * read from deno.json: every flag of the task but `--output` and its value.
+ */
 export async function compileFlags(): Promise<string[]> {
   const denoJson = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-  const flags = String(denoJson.tasks.compile).split(/\s+/).filter((word) =>
-    word.startsWith("--allow-")
+  const words = String(denoJson.tasks.compile).split(/\s+/);
+  const flags = words.filter((word, i) =>
+    word.startsWith("--") && word !== "--output" && words[i - 1] !== "--output"
   );
-  if (flags.length === 0) throw new Error("deno.json's compile task has no --allow flags");
+  if (!flags.some((flag) => flag.startsWith("--permission-set="))) {
+    throw new Error("deno.json's compile task names no --permission-set");
+  }
   return flags;
 }
 
@@ -209,7 +215,7 @@ export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 /**
  * How to run the relay with `args`: the compiled binary named by `HERO_RELAY_BINARY` when it is
  * set (CI's binary job runs the subprocess tests that way), else main.ts under `deno run` with
- * exactly the binary's permission flags.
+ * exactly the binary's flags (its permission set resolves from deno.json beside main.ts).
  */
 export async function relayCommand(args: string[]): Promise<{ command: string; args: string[] }> {
   const binary = Deno.env.get("HERO_RELAY_BINARY");
