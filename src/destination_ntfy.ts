@@ -66,7 +66,16 @@ export class NtfyDestination implements Destination {
   }
 
   render(request: DeliveryRequest): Rendered {
-    return preview(this.#request(request), maskUrl(this.#root));
+    const built = this.#request(request);
+    if (!("error" in built)) {
+      // The topic is the secret part of a topic URL: whoever knows it may read and post.
+      const json = JSON.parse(built.body);
+      if (json["topic"] === this.#topic) {
+        json["topic"] = "***";
+        built.body = JSON.stringify(json);
+      }
+    }
+    return preview(built, maskUrl(this.#root));
   }
 
   send(request: DeliveryRequest, context: SendContext): Promise<Outcome> {

@@ -3,6 +3,7 @@
 // bodies; the relay's classification of each answer; and one delivery through a real relay.
 
 import assert from "node:assert/strict";
+import { destinationContract, jsonAnswer, textAnswer } from "./destination_contract.ts";
 import { classifyDiscord, DiscordDestination } from "../src/destination_discord.ts";
 import {
   deliveryOf,
@@ -325,4 +326,38 @@ Deno.test("a signed order reaches a fake Discord through a real relay, after a 4
     await relay.stop();
     await discord.close();
   }
+});
+
+destinationContract({
+  type: "discord",
+  config: (base) => ({ type: "discord", url: `${base}/api/webhooks/1/discordtok3n` }),
+  secrets: ["discordtok3n"],
+  json: true,
+  service: {
+    ok: jsonAnswer(200, { id: "1100000000000000001", type: 0, content: "" }),
+    gone: jsonAnswer(404, { message: "Unknown Webhook", code: 10015 }),
+    rateLimited: {
+      answer: jsonAnswer(429, {
+        message: "You are being rate limited.",
+        retry_after: 1.337,
+        global: false,
+      }, { "retry-after": "2" }),
+      waitMs: 1_337,
+    },
+    serverError: textAnswer(502, "<html>Bad Gateway</html>"),
+    rejected: jsonAnswer(400, { code: 50035, errors: {}, message: "Invalid Form Body" }),
+  },
+  hostile(rendered) {
+    const json = JSON.parse(rendered.body);
+    assert.deepEqual(json.allowed_mentions, { parse: [] });
+    const embed = json.embeds[0];
+    assert.ok(embed.title.length <= 256 && embed.description.length <= 4096);
+    assert.ok(embed.fields.length <= 25);
+    assert.ok(embed.fields.every((f: Json) => f.name.length <= 256 && f.value.length <= 1024));
+    const total = embed.title.length + embed.description.length + embed.author.name.length +
+      embed.footer.text.length +
+      embed.fields.reduce((n: number, f: Json) => n + f.name.length + f.value.length, 0);
+    assert.ok(total <= 6000, `embed total ${total}`);
+    assert.doesNotMatch(embed.description, /(?<!\\)\*bold/);
+  },
 });

@@ -4,6 +4,7 @@
 // and Resend do.
 
 import assert from "node:assert/strict";
+import { destinationContract, textAnswer } from "./destination_contract.ts";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
 import { EmailDestination, type EmailOptions } from "../src/destination_email.ts";
 import {
@@ -569,4 +570,56 @@ Deno.test("render() of an e-mail API request masks the key", () => {
   assert.equal(rendered.url, "https://api.sendgrid.com/…");
   assert.equal(rendered.headers["authorization"], "***");
   assert.doesNotMatch(JSON.stringify(rendered), /SG\.secret-key/);
+});
+
+destinationContract({
+  type: "email",
+  variant: "SendGrid",
+  config: (base) => ({
+    type: "email",
+    provider: "sendgrid",
+    api_key: "SG.s3cr3t",
+    api_url: base,
+    from: "relay@brand.example",
+    to: ["finance@brand.example"],
+    cc: ["boss@brand.example"],
+  }),
+  secrets: ["SG.s3cr3t"],
+  json: true,
+  service: {
+    ok: textAnswer(202, ""),
+    gone: jsonAnswer(401, { errors: [{ message: "The provided authorization grant is invalid" }] }),
+    rateLimited: {
+      answer: jsonAnswer(429, { errors: [{ message: "too many requests" }] }, {
+        "retry-after": "7",
+      }),
+      waitMs: 7_000,
+    },
+    serverError: jsonAnswer(503, { errors: [{ message: "unavailable" }] }),
+    rejected: jsonAnswer(400, { errors: [{ message: "Invalid email", field: "to" }] }),
+  },
+  hostile(rendered) {
+    const html = JSON.parse(rendered.body).content[1].value;
+    assert.doesNotMatch(html, /<script>|<b>bold/);
+    assert.match(html, /&lt;script&gt;/);
+  },
+});
+
+destinationContract({
+  type: "email",
+  variant: "SMTP",
+  config: (base) => ({
+    type: "email",
+    smtp_url: `smtp://relay:smtp-pa55@${new URL(base).host}`,
+    from: "Hero Relay <relay@brand.example>",
+    to: "finance@brand.example",
+    subject: "{{ message.title }} ({{ event.type }})",
+  }),
+  secrets: ["smtp-pa55"],
+  json: false,
+  hostile(rendered) {
+    const html = rendered.body.slice(rendered.body.indexOf("--- text/html ---"));
+    assert.doesNotMatch(html, /<script>|<b>bold/);
+    assert.match(html, /&lt;script&gt;/);
+  },
 });

@@ -3,6 +3,7 @@
 // JSON; the classification of each answer.
 
 import assert from "node:assert/strict";
+import { destinationContract, jsonAnswer } from "./destination_contract.ts";
 import { GoogleChatDestination } from "../src/destination_google_chat.ts";
 import {
   deliveryOf,
@@ -151,4 +152,37 @@ Deno.test("render() hides the webhook key and token", () => {
   const rendered = destination.render(deliveryOf("media_kpi_updated"));
   assert.equal(rendered.url, "https://chat.googleapis.com/…");
   assert.doesNotMatch(JSON.stringify(rendered), /tok-9z|AIzaSy/);
+});
+
+destinationContract({
+  type: "google_chat",
+  config: (base) => ({
+    type: "google_chat",
+    url: `${base}/v1/spaces/A/messages?key=k&token=chat-tok3n`,
+  }),
+  secrets: ["chat-tok3n"],
+  json: true,
+  maxBodyBytes: 32_000,
+  service: {
+    ok: jsonAnswer(200, { name: "spaces/A/messages/1" }),
+    gone: jsonAnswer(404, { error: { code: 404, status: "NOT_FOUND" } }),
+    rateLimited: {
+      answer: jsonAnswer(429, { error: { code: 429, status: "RESOURCE_EXHAUSTED" } }, {
+        "retry-after": "7",
+      }),
+      waitMs: 7_000,
+    },
+    serverError: jsonAnswer(503, { error: { code: 503, status: "UNAVAILABLE" } }),
+    rejected: jsonAnswer(400, { error: { code: 400, status: "INVALID_ARGUMENT" } }),
+  },
+  hostile(rendered) {
+    const widgets = JSON.parse(rendered.body).cardsV2[0].card.sections[0].widgets;
+    for (const w of widgets) {
+      for (
+        const text of [w.textParagraph?.text, w.decoratedText?.text, w.decoratedText?.topLabel]
+      ) {
+        assert.doesNotMatch((text ?? "").replace(/<br>/g, ""), /</);
+      }
+    }
+  },
 });

@@ -3,6 +3,7 @@
 // of each answer; and a check that payload text cannot trigger mentions or Slack-style commands.
 
 import assert from "node:assert/strict";
+import { destinationContract, jsonAnswer, textAnswer } from "./destination_contract.ts";
 import { MattermostDestination } from "../src/destination_mattermost.ts";
 import {
   deliveryOf,
@@ -129,4 +130,32 @@ Deno.test("Mattermost answers are classified: an invalid or locked webhook is go
   } finally {
     await mattermost.close();
   }
+});
+
+destinationContract({
+  type: "mattermost",
+  config: (base) => ({ type: "mattermost", url: `${base}/hooks/mm-hook-k3y` }),
+  secrets: ["mm-hook-k3y"],
+  json: true,
+  service: {
+    ok: textAnswer(200, "ok"),
+    gone: jsonAnswer(400, {
+      id: "web.incoming_webhook.invalid.app_error",
+      message: "Invalid webhook.",
+      status_code: 400,
+    }),
+    rateLimited: {
+      answer: textAnswer(429, "limit exceeded", { "retry-after": "7" }),
+      waitMs: 7_000,
+    },
+    serverError: jsonAnswer(500, { id: "app.internal", status_code: 500 }),
+    rejected: jsonAnswer(400, {
+      id: "web.incoming_webhook.text.app_error",
+      message: "No text specified.",
+      status_code: 400,
+    }),
+  },
+  hostile(rendered) {
+    assert.doesNotMatch(rendered.body, /<!channel>|(^|[\s"])@(everyone|here|channel|all)\b/);
+  },
 });

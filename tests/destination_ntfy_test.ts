@@ -3,6 +3,7 @@
 // or ntfy's `{code, http, error}` errors; the classification of each answer.
 
 import assert from "node:assert/strict";
+import { destinationContract, jsonAnswer } from "./destination_contract.ts";
 import { NtfyDestination, splitTopicUrl } from "../src/destination_ntfy.ts";
 import {
   deliveryOf,
@@ -147,4 +148,30 @@ Deno.test("render() hides the access token", () => {
   const rendered = destination.render(deliveryOf("product_sent"));
   assert.equal(rendered.headers["authorization"], "***");
   assert.doesNotMatch(JSON.stringify(rendered), /tk_secret123/);
+});
+
+destinationContract({
+  type: "ntfy",
+  config: (base) => ({
+    type: "ntfy",
+    url: `${base}/alerts-s3cr3t-topic`,
+    token: "tk_ntfys3cr3t",
+    priority: "high",
+  }),
+  secrets: ["tk_ntfys3cr3t", "alerts-s3cr3t-topic"],
+  json: true,
+  service: {
+    ok: jsonAnswer(200, { id: "abc", event: "message", topic: "alerts-s3cr3t-topic" }),
+    gone: jsonAnswer(403, { code: 40301, http: 403, error: "forbidden" }),
+    // ntfy states no wait: the retry schedule decides.
+    rateLimited: {
+      answer: jsonAnswer(429, { code: 42901, http: 429, error: "limit reached" }),
+      waitMs: null,
+    },
+    serverError: jsonAnswer(500, { code: 50001, http: 500, error: "internal server error" }),
+    rejected: jsonAnswer(400, { code: 40001, http: 400, error: "invalid request" }),
+  },
+  hostile(rendered) {
+    assert.ok(new TextEncoder().encode(JSON.parse(rendered.body).message).length <= 4096);
+  },
 });

@@ -3,6 +3,7 @@
 // Workflows do, or with Logic Apps' error bodies; the classification of each answer.
 
 import assert from "node:assert/strict";
+import { destinationContract, jsonAnswer, textAnswer } from "./destination_contract.ts";
 import { classifyTeams, TeamsDestination } from "../src/destination_teams.ts";
 import {
   deliveryOf,
@@ -148,4 +149,25 @@ Deno.test("render() hides the Workflows signature", () => {
   const rendered = destination.render(deliveryOf("product_sent"));
   assert.equal(rendered.url, "https://prod-01.westus.logic.azure.com/…");
   assert.doesNotMatch(JSON.stringify(rendered), /s3cr3t/);
+});
+
+destinationContract({
+  type: "teams",
+  config: (base) => ({ type: "teams", url: `${base}/workflows/1/invoke?sig=teams-sig-s3cr3t` }),
+  secrets: ["teams-sig-s3cr3t"],
+  json: true,
+  maxBodyBytes: 28 * 1024,
+  service: {
+    ok: textAnswer(202, ""),
+    gone: jsonAnswer(404, { error: { code: "WorkflowNotFound", message: "not found" } }),
+    rateLimited: {
+      answer: jsonAnswer(429, { error: { code: "TooManyRequests" } }, { "retry-after": "7" }),
+      waitMs: 7_000,
+    },
+    serverError: jsonAnswer(502, { error: { code: "BadGateway" } }),
+    rejected: jsonAnswer(400, { error: { code: "InvalidRequestContent" } }),
+  },
+  hostile(rendered) {
+    assert.doesNotMatch(rendered.body, /(?<!\\\\)\*bold/);
+  },
 });

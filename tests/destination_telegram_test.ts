@@ -3,6 +3,7 @@
 // API's envelopes; the classification of each answer; one delivery through a real relay.
 
 import assert from "node:assert/strict";
+import { destinationContract, jsonAnswer } from "./destination_contract.ts";
 import { classifyTelegram, TelegramDestination } from "../src/destination_telegram.ts";
 import {
   deliveryOf,
@@ -240,4 +241,45 @@ Deno.test("a signed payout request reaches a fake Telegram through a real relay"
     await relay.stop();
     await server.close();
   }
+});
+
+destinationContract({
+  type: "telegram",
+  config: (base) => ({
+    type: "telegram",
+    bot_token: "123456:AAHdqTcvCH1vGWJxfSeofSAs",
+    chat_id: "-100123",
+    api_url: base,
+  }),
+  secrets: ["AAHdqTcvCH1vGWJxfSeofSAs"],
+  json: true,
+  service: {
+    ok: jsonAnswer(200, { ok: true, result: { message_id: 1 } }),
+    gone: jsonAnswer(403, {
+      ok: false,
+      error_code: 403,
+      description: "Forbidden: bot was kicked from the group chat",
+    }),
+    rateLimited: {
+      answer: jsonAnswer(429, {
+        ok: false,
+        error_code: 429,
+        description: "Too Many Requests: retry after 7",
+        parameters: { retry_after: 7 },
+      }),
+      waitMs: 7_000,
+    },
+    serverError: jsonAnswer(500, { ok: false, error_code: 500, description: "Internal" }),
+    rejected: jsonAnswer(400, {
+      ok: false,
+      error_code: 400,
+      description: "Bad Request: message text is empty",
+    }),
+  },
+  hostile(rendered) {
+    const parsed = parseTelegramHtml(JSON.parse(rendered.body).text);
+    assert.ok(parsed.ok, parsed.ok ? "" : parsed.error);
+    assert.ok(parsed.text.length <= 4096);
+    assert.ok(parsed.tags.every((t) => t === "b" || t === "a"));
+  },
 });
