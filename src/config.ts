@@ -104,10 +104,15 @@ export const CONFIG_SCHEMA = z.strictObject({
     port: z.number().int().min(0).max(65535).default(8081),
     token: secret(
       z.string().min(16, "expected a token of at least 16 characters").describe(
-        "Bearer token the admin API requires (a secret: use ${VAR} or token_file)",
+        "Bearer token the admin API and the console require (a secret: use ${VAR} or " +
+          "token_file); unset, one is generated at the first start and kept in the file " +
+          "admin-token beside the store (mode 0600)",
       ),
+    ).optional(),
+    console: bool.default(true).describe(
+      "Whether the admin listener also serves the web console at / (default true)",
     ),
-  }).optional().describe("The admin API; off when absent"),
+  }).optional().describe("The admin API and the web console; off when absent"),
   influencer_hero: z.strictObject({
     signing_secrets: z.array(secret(z.string())).max(4).transform((list) =>
       list.filter((s) => s !== "")

@@ -3,6 +3,7 @@
 
 import { dirname } from "node:path";
 import { type AdminServer, startAdmin } from "./admin.ts";
+import { type AdminToken, resolveAdminToken } from "./admin_token.ts";
 import { compileConfigLoading, type Runtime, warmMessages } from "./compile.ts";
 import { type Config, configSecrets, parseDuration } from "./config.ts";
 import { KNOWN_EVENT_NAMES, UNKNOWN_EVENT } from "./events.ts";
@@ -265,9 +266,24 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     );
   });
   const adminConfig = runtime.config.admin;
+  let adminToken: AdminToken | null = null;
+  const secretsOf = (config: Config) =>
+    adminToken?.file
+      ? [...configSecrets(config), { value: adminToken.token, kind: "text" as const }]
+      : configSecrets(config);
   if (adminConfig !== undefined) {
+    try {
+      adminToken = await resolveAdminToken(runtime.config, options.source, log);
+    } catch (error) {
+      await teardown();
+      throw new Error(`Cannot set up the admin token: ${(error as Error).message}`);
+    }
+    // A generated token is as secret as a configured one.
+    if (adminToken.file !== null) redactor.set(secretsOf(runtime.config));
     admin = await startAdmin({
-      ...adminConfig,
+      hostname: adminConfig.hostname,
+      port: adminConfig.port,
+      token: adminToken.token,
       store,
       destinations: () =>
         [...runtime.destinations].map(([name, d]) => ({
@@ -298,6 +314,14 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   delivering = true;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}`;
+  if (admin !== null && adminConfig?.console !== false) {
+    log.info("console ready", {
+      url: `${admin.url}/`,
+      sign_in: adminToken?.file
+        ? `with the token in ${adminToken.file}`
+        : "with the admin token of the config",
+    });
+  }
   log.info("relay started", {
     url: `http://${host}:${addr.port}`,
     store: describeStore(runtime.config),
@@ -328,11 +352,14 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       if (was?.hostname !== now?.hostname || was?.port !== now?.port) {
         log.warn("admin API address changes take effect at the next start");
       }
-      if (admin !== null && now !== undefined && now.token !== was?.token) {
-        await admin.setToken(now.token);
+      // A config without a token keeps the generated one.
+      const nextToken = now?.token ?? adminToken?.token;
+      if (admin !== null && nextToken !== undefined && nextToken !== adminToken?.token) {
+        await admin.setToken(nextToken);
+        adminToken = { token: nextToken, file: now?.token === undefined ? adminToken!.file : null };
       }
       // The old secrets stay redacted too: an attempt begun before the reload may still answer.
-      redactor.set([...configSecrets(runtime.config), ...configSecrets(next.config)]);
+      redactor.set([...secretsOf(runtime.config), ...secretsOf(next.config)]);
       runtime = next;
       verifier = nextVerifier;
       dispatcher.reconcile();

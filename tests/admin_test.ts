@@ -259,6 +259,7 @@ Deno.test("the admin token comes from ${VAR} or token_file, and is at least 16 c
     hostname: "127.0.0.1",
     port: 8081,
     token: `${TOKEN}-from-file`,
+    console: true,
   });
   const fromEnv = parseConfig(
     JSON.stringify({ ...base, admin: { port: 9000, token: "${ADMIN_TOKEN}" } }),

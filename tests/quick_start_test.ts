@@ -15,6 +15,7 @@ async function clonedExample(): Promise<{ dir: string; path: string }> {
   const text = await Deno.readTextFile(new URL("../config.example.json", import.meta.url));
   const example = JSON.parse(text);
   example.listen.port = freePort();
+  example.admin.port = freePort();
   const path = `${dir}/config.example.json`;
   // Same layout as the original (relative store path), so the permission check sees the same text.
   await Deno.writeTextFile(path, JSON.stringify(example, null, 2), { mode: 0o644 });
@@ -62,4 +63,38 @@ Deno.test({
     assert.ok(lines.some((l) => l.msg === "delivered" && l.destination === "console"));
     await Deno.remove(dir, { recursive: true });
   },
+});
+
+Deno.test("the first start generates the admin token beside the store (0600), logs where it is, never the token, and keeps it", async () => {
+  const { dir, path } = await clonedExample();
+  const tokenFile = `${dir}/data/admin-token`;
+  const start = async () => {
+    const serve = await ServeProcess.start(path, { env: { HERO_RELAY_SIGNING_SECRET: "" } });
+    try {
+      const ready = await serve.waitForLog((l) => l.msg === "console ready");
+      const token = (await Deno.readTextFile(tokenFile)).trim();
+      assert.ok(token.length >= 32);
+      assert.equal((await Deno.stat(tokenFile)).mode! & 0o777, 0o600);
+      assert.match(String(ready["url"]), /^http:\/\/127\.0\.0\.1:\d+\/$/);
+      assert.equal(ready["sign_in"], `with the token in ${tokenFile}`);
+      const api = new URL("events", String(ready["url"]));
+      const denied = await fetch(api);
+      assert.equal(denied.status, 401);
+      await denied.body?.cancel();
+      const allowed = await fetch(api, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(allowed.status, 200);
+      await allowed.body?.cancel();
+      assert.ok(!serve.stdout.join("\n").includes(token), "the token is logged");
+      assert.ok(!serve.stderr.includes(token), "the token is printed");
+      return token;
+    } finally {
+      await serve.stop();
+    }
+  };
+  try {
+    const first = await start();
+    assert.equal(await start(), first, "a restart keeps the token");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
