@@ -107,6 +107,35 @@ export function orderKey(payload: Payload): string | null {
   return null;
 }
 
+/** What the console searches events by: the deal, the collaboration and the influencer's name. */
+export interface Facets {
+  dealId: string | null;
+  collabId: string | null;
+  /** `deal_info.full_name`, as sent. */
+  influencer: string | null;
+}
+
+/** The longest facet kept; a longer value is cut there (it is only searched, never shown whole). */
+const MAX_FACET = 200;
+
+/** The payload's facets: `deal_id`, `collab_id` (strings or numbers) and `deal_info.full_name`. */
+export function eventFacets(payload: Payload): Facets {
+  const info = payload["deal_info"];
+  return {
+    dealId: facet(payload["deal_id"]),
+    collabId: facet(payload["collab_id"]),
+    influencer: isObject(info) && typeof info["full_name"] === "string"
+      ? facet(info["full_name"])
+      : null,
+  };
+}
+
+function facet(value: unknown): string | null {
+  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  if (typeof value !== "string" || value.trim() === "") return null;
+  return value.slice(0, MAX_FACET);
+}
+
 /**
  * Signed `webhook_timestamp` values above this are milliseconds, below it seconds: 1e11 seconds
  * is the year 5138, 1e11 milliseconds is March 1973, so neither reading of a real time is near it.

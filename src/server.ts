@@ -4,6 +4,7 @@
 
 import {
   detectEventType,
+  eventFacets,
   isEventName,
   KNOWN_EVENT_NAMES,
   orderKey,
@@ -181,6 +182,7 @@ export function createHandler(options: HandlerOptions): Handler {
       body: text,
       fingerprint: await sha256Hex(body),
       orderKey: orderKey(payload),
+      facets: eventFacets(payload),
     };
     if (options.route) event.deliveries = options.route(event, payload);
     let stored: InsertResult;

@@ -2,6 +2,8 @@
 // every attempt, and destination state. Implementations: store_sqlite.ts (embedded default).
 // Nothing here needs SQLite-only SQL: leasing maps onto SELECT ... FOR UPDATE SKIP LOCKED.
 
+import { eventFacets, type Facets } from "./events.ts";
+
 /** An event to store, as accepted from Influencer Hero. */
 export interface NewEvent {
   id: string;
@@ -20,6 +22,8 @@ export interface NewEvent {
    * worker routes the event later.
    */
   deliveries?: NewDelivery[];
+  /** What the console searches by, taken from the payload by the receive step. */
+  facets?: EventFacets;
 }
 
 /** The outcome of storing one event. */
@@ -151,6 +155,68 @@ export interface PruneOptions {
   batch: number;
 }
 
+/** What the console and the API search events by; every field narrows, all are optional. */
+export interface EventQuery {
+  type?: string;
+  /** Events with at least one delivery in this status. */
+  status?: DeliveryStatus;
+  /** Events with at least one delivery to this destination. */
+  destination?: string;
+  /** Events whose payload's `deal_id` or `collab_id` is this value. */
+  dealOrCollab?: string;
+  /** Events whose influencer (`deal_info.full_name`) contains this, ignoring case. */
+  influencer?: string;
+  /** Received at or after (ms). */
+  since?: number;
+  /** Received before (ms). */
+  until?: number;
+  /** Keyset cursor: only events after this one in newest-first order. */
+  after?: EventCursor;
+  limit: number;
+}
+
+/** Where a newest-first page of events ended. */
+export interface EventCursor {
+  receivedAt: number;
+  id: string;
+}
+
+/** What searches the payload: taken from it once, at insert ({@linkcode eventFacets}). */
+export type EventFacets = Facets;
+
+/** Where a newest-first page of deliveries ended. */
+export interface DeliveryCursor {
+  createdAt: number;
+  id: string;
+}
+
+/** Deliveries of one destination over a window, for the overview. */
+export interface DestinationActivity {
+  destination: string;
+  /** Attempts delivered in the last hour and the last 24 hours. */
+  deliveredHour: number;
+  deliveredDay: number;
+  /** Attempts that failed (retry, failed, dead, disabled) in the last hour and 24 hours. */
+  failedHour: number;
+  failedDay: number;
+  lastSuccessAt: number | null;
+  lastError: { at: number; error: string; httpStatus: number | null } | null;
+}
+
+/** Events of one type received in one bucket of time. */
+export interface EventCount {
+  type: string;
+  /** The bucket's start (ms), a multiple of the bucket size. */
+  bucket: number;
+  count: number;
+}
+
+/** A destination paused by hand: nothing is attempted until it is resumed. */
+export interface PausedDestination {
+  name: string;
+  at: number;
+}
+
 /** What a store says about itself, so the relay never asks which implementation it is. */
 export interface StoreFacts {
   /**
@@ -197,9 +263,30 @@ export interface Store {
    * replayed.
    */
   replay(ids: readonly string[], at: number): Promise<string[]>;
+  /**
+   * Events matching every field of the query, newest first (received_at, then id), with their
+   * facets. `status` and `destination` together ask for one delivery with both.
+   */
+  searchEvents(query: EventQuery): Promise<EventSummary[]>;
+  /** Deliveries matching the filter, newest first (created_at, then id), after the cursor. */
+  searchDeliveries(filter: DeliveryFilter & { after?: DeliveryCursor }): Promise<Delivery[]>;
+  /**
+   * Every destination with attempts since `now - 24 h`: delivered and failed counted over the
+   * last hour and the last 24 hours, and its last success and last error within those 24 hours.
+   */
+  destinationActivity(now: number): Promise<DestinationActivity[]>;
+  /**
+   * Events received from `since`, counted per type and per bucket (`floor(receivedAt / bucketMs)
+   * * bucketMs`), oldest bucket first; buckets with none are left out.
+   */
+  eventCounts(since: number, bucketMs: number): Promise<EventCount[]>;
   disabledDestinations(): Promise<DisabledDestination[]>;
   /** Disables a destination (reason given) or enables it (null). */
   setDisabled(name: string, reason: string | null, at: number): Promise<boolean>;
+  /** Destinations paused by hand (durable across restarts). */
+  pausedDestinations(): Promise<PausedDestination[]>;
+  /** Pauses (true) or resumes (false) a destination; false when nothing changed. */
+  setPaused(name: string, paused: boolean, at: number): Promise<boolean>;
   queueStats(): Promise<QueueStats[]>;
   prune(options: PruneOptions): Promise<PruneResult>;
   /** Throws when the store cannot be used (readiness). */
@@ -220,15 +307,68 @@ export function toEvent(row: Record<string, unknown>): StoredEvent {
   };
 }
 
-/** An event summary from a row of {@linkcode EVENT_SUMMARY_COLUMNS}. */
+/**
+ * An event summary from a row of {@linkcode EVENT_SUMMARY_COLUMNS}, with its facets when the row
+ * has {@linkcode FACET_COLUMNS}.
+ */
 export function toEventSummary(row: Record<string, unknown>): EventSummary {
-  return {
+  const summary: EventSummary = {
     id: String(row["id"]),
     type: String(row["type"]),
     receivedAt: Number(row["received_at"]),
     orderKey: row["order_key"] === null ? null : String(row["order_key"]),
     routedAt: row["routed_at"] === null ? null : Number(row["routed_at"]),
   };
+  if ("deal_id" in row) {
+    const text = (value: unknown) => value === null || value === undefined ? null : String(value);
+    summary.facets = {
+      dealId: text(row["deal_id"]),
+      collabId: text(row["collab_id"]),
+      influencer: text(row["influencer"]),
+    };
+  }
+  return summary;
+}
+
+/** The facet columns {@linkcode Store.searchEvents} answers with. */
+export const FACET_COLUMNS = "deal_id, collab_id, influencer";
+
+const NO_FACETS: EventFacets = { dealId: null, collabId: null, influencer: null };
+
+/** An event's facets: as the receive step found them, else read from its body. */
+export function facetsOf(event: Pick<NewEvent, "body" | "facets">): EventFacets {
+  if (event.facets !== undefined) return event.facets;
+  try {
+    const payload = JSON.parse(event.body);
+    if (typeof payload === "object" && payload !== null && !Array.isArray(payload)) {
+      return eventFacets(payload);
+    }
+  } catch {
+    // a body that is no JSON object has no facets
+  }
+  return NO_FACETS;
+}
+
+/** The lower-cased influencer name stored beside it: what a case-insensitive search matches. */
+export function searchText(influencer: string | null): string | null {
+  return influencer === null ? null : influencer.toLowerCase();
+}
+
+/** A LIKE pattern (with `ESCAPE '\\'`) matching `text` anywhere, ignoring case. */
+export function containsPattern(text: string): string {
+  return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** An event cursor as the API and the console write it: `<receivedAt>.<id>`. */
+export function formatEventCursor(cursor: EventCursor): string {
+  return `${cursor.receivedAt}.${cursor.id}`;
+}
+
+/** Reads a cursor `<time>.<id>` (an event's or a delivery's); null when malformed. */
+export function parseCursor(text: string): { at: number; id: string } | null {
+  const match = /^([0-9]{1,16})\.(.{1,200})$/.exec(text);
+  if (match === null) return null;
+  return { at: Number(match[1]), id: match[2]! };
 }
 
 /** A delivery from a row with the stores' shared column names. */
@@ -248,4 +388,45 @@ export function toDelivery(row: Record<string, unknown>): Delivery {
     updatedAt: Number(row["updated_at"]),
     lastError: row["last_error"] === null ? null : String(row["last_error"]),
   };
+}
+
+/** A bucket size in whole milliseconds, at least 1. */
+export function bucketSize(bucketMs: number): number {
+  if (!Number.isFinite(bucketMs) || bucketMs < 1) {
+    throw new RangeError(`Cannot count events in buckets of ${bucketMs} ms: expected 1 or more`);
+  }
+  return Math.floor(bucketMs);
+}
+
+/** An event count from a row of type, bucket and count. */
+export function toCount(row: Record<string, unknown>): EventCount {
+  return { type: String(row["type"]), bucket: Number(row["bucket"]), count: Number(row["count"]) };
+}
+
+/**
+ * Destination activity from the stores' two queries: counts per destination (delivered_hour,
+ * delivered_day, failed_hour, failed_day, last_success) and each one's latest failed attempt.
+ */
+export function toActivity(
+  counts: ReadonlyArray<Record<string, unknown>>,
+  errors: ReadonlyArray<Record<string, unknown>>,
+): DestinationActivity[] {
+  const last = new Map(errors.map((row) => [String(row["destination"]), row]));
+  return counts.map((row) => {
+    const destination = String(row["destination"]);
+    const error = last.get(destination);
+    return {
+      destination,
+      deliveredHour: Number(row["delivered_hour"] ?? 0),
+      deliveredDay: Number(row["delivered_day"] ?? 0),
+      failedHour: Number(row["failed_hour"] ?? 0),
+      failedDay: Number(row["failed_day"] ?? 0),
+      lastSuccessAt: row["last_success"] === null ? null : Number(row["last_success"]),
+      lastError: error === undefined ? null : {
+        at: Number(error["at"]),
+        error: error["error"] === null ? "" : String(error["error"]),
+        httpStatus: error["http_status"] === null ? null : Number(error["http_status"]),
+      },
+    };
+  });
 }

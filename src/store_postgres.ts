@@ -12,14 +12,19 @@ import type {
   Attempt,
   Completion,
   Delivery,
+  DeliveryCursor,
   DeliveryFilter,
+  DestinationActivity,
   DisabledDestination,
+  EventCount,
+  EventQuery,
   EventSummary,
   InsertResult,
   LeasedDelivery,
   LeaseOptions,
   NewDelivery,
   NewEvent,
+  PausedDestination,
   PruneOptions,
   PruneResult,
   QueueStats,
@@ -27,7 +32,19 @@ import type {
   StoredEvent,
   StoreFacts,
 } from "./store.ts";
-import { EVENT_SUMMARY_COLUMNS, toDelivery, toEvent, toEventSummary } from "./store.ts";
+import {
+  bucketSize,
+  containsPattern,
+  EVENT_SUMMARY_COLUMNS,
+  FACET_COLUMNS,
+  facetsOf,
+  searchText,
+  toActivity,
+  toCount,
+  toDelivery,
+  toEvent,
+  toEventSummary,
+} from "./store.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -38,10 +55,13 @@ CREATE TABLE IF NOT EXISTS events (
   fingerprint TEXT NOT NULL UNIQUE,
   order_key TEXT,
   body TEXT NOT NULL,
-  routed_at BIGINT
+  routed_at BIGINT,
+  deal_id TEXT,
+  collab_id TEXT,
+  influencer TEXT,
+  influencer_lower TEXT
 );
 CREATE INDEX IF NOT EXISTS events_unrouted ON events (seq) WHERE routed_at IS NULL;
-CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
 CREATE TABLE IF NOT EXISTS deliveries (
   seq BIGSERIAL PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
@@ -66,6 +86,9 @@ CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (destination, order_ke
   WHERE status IN ('pending', 'failed');
 CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries (event_id);
 CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries (status, updated_at);
+CREATE INDEX IF NOT EXISTS deliveries_newest ON deliveries (created_at, id);
+CREATE INDEX IF NOT EXISTS deliveries_destination_newest ON deliveries (destination, created_at, id);
+CREATE INDEX IF NOT EXISTS deliveries_status_newest ON deliveries (status, created_at, id);
 CREATE TABLE IF NOT EXISTS attempts (
   seq BIGSERIAL PRIMARY KEY,
   delivery_id TEXT NOT NULL,
@@ -76,12 +99,42 @@ CREATE TABLE IF NOT EXISTS attempts (
   error TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id);
+CREATE INDEX IF NOT EXISTS attempts_at ON attempts (at);
 CREATE TABLE IF NOT EXISTS destination_state (
   name TEXT PRIMARY KEY,
   disabled_at BIGINT NOT NULL,
   reason TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS destination_pause (name TEXT PRIMARY KEY, paused_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
+
+// Indexes on columns a migration may have to add first (see #migrate). Newest-first pages walk
+// (received_at, id) backwards; events_received, on received_at alone, is a prefix of it.
+const EVENT_INDEXES = `
+CREATE INDEX IF NOT EXISTS events_newest ON events (received_at, id);
+DROP INDEX IF EXISTS events_received;
+CREATE INDEX IF NOT EXISTS events_type_newest ON events (type, received_at, id);
+CREATE INDEX IF NOT EXISTS events_deal ON events (deal_id, received_at, id)
+  WHERE deal_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_collab ON events (collab_id, received_at, id)
+  WHERE collab_id IS NOT NULL;
+`;
+
+/** The facet columns a migration adds to an older database's events. */
+const ADD_FACET_COLUMNS = "ALTER TABLE events ADD COLUMN IF NOT EXISTS deal_id TEXT, " +
+  "ADD COLUMN IF NOT EXISTS collab_id TEXT, ADD COLUMN IF NOT EXISTS influencer TEXT, " +
+  "ADD COLUMN IF NOT EXISTS influencer_lower TEXT";
+
+/** store_meta's key for the facet backfill: the last seq done, present until it is complete. */
+const BACKFILL_KEY = "facets_backfill_seq";
+
+/** Events whose facets one backfill transaction computes. */
+const BACKFILL_BATCH = 1000;
+
+const FAILED_OUTCOMES = "('retry', 'failed', 'dead', 'disabled')";
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
 
 /** Serialises schema creation when several relays start at once on an empty database. */
 const SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('hero-relay schema'))";
@@ -141,7 +194,10 @@ export class PostgresStore implements Store {
       await store.#transaction(async (client) => {
         await client.query(SCHEMA_LOCK);
         await client.query(SCHEMA);
+        await migrateColumns(client);
+        await client.query(EVENT_INDEXES);
       });
+      await store.#backfill();
       const { rows } = await store.#query("SHOW synchronous_commit");
       store.#synchronousCommit = String(rows[0]?.["synchronous_commit"]);
     } catch (error) {
@@ -196,14 +252,18 @@ export class PostgresStore implements Store {
 
   insertEvents(events: readonly NewEvent[]): Promise<InsertResult[]> {
     if (events.length === 0) return Promise.resolve([]);
+    const facets = events.map(facetsOf);
     return this.#transaction(async (client) => {
       // One statement for the whole batch; the first of several identical bodies is stored.
       const inserted = await client.query<Row>(
-        "INSERT INTO events (id, type, received_at, fingerprint, order_key, body, routed_at) " +
-          "SELECT id, type, received_at, fingerprint, order_key, body, routed_at FROM unnest(" +
+        "INSERT INTO events (id, type, received_at, fingerprint, order_key, body, routed_at, " +
+          "deal_id, collab_id, influencer, influencer_lower) " +
+          "SELECT id, type, received_at, fingerprint, order_key, body, routed_at, deal_id, " +
+          "collab_id, influencer, influencer_lower FROM unnest(" +
           "$1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], " +
-          "$7::bigint[]) " +
-          "WITH ORDINALITY AS u(id, type, received_at, fingerprint, order_key, body, routed_at, n) " +
+          "$7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[]) " +
+          "WITH ORDINALITY AS u(id, type, received_at, fingerprint, order_key, body, routed_at, " +
+          "deal_id, collab_id, influencer, influencer_lower, n) " +
           "ORDER BY n ON CONFLICT (fingerprint) DO NOTHING RETURNING id",
         [
           events.map((e) => e.id),
@@ -213,6 +273,10 @@ export class PostgresStore implements Store {
           events.map((e) => e.orderKey),
           events.map((e) => e.body),
           events.map((e) => e.deliveries === undefined ? null : e.receivedAt),
+          facets.map((f) => f.dealId),
+          facets.map((f) => f.collabId),
+          facets.map((f) => f.influencer),
+          facets.map((f) => searchText(f.influencer)),
         ],
       );
       const fresh = new Set(inserted.rows.map((row) => String(row["id"])));
@@ -469,6 +533,147 @@ export class PostgresStore implements Store {
     });
   }
 
+  /**
+   * Fills in the facets of events stored before the columns existed, a batch per transaction.
+   * The row in store_meta keeps the place and is locked by the relay doing a batch, so relays
+   * starting together share the work and a relay stopped halfway is followed by the next.
+   */
+  async #backfill(): Promise<void> {
+    for (let done = false; !done;) {
+      done = await this.#transaction(async (client) => {
+        const marker = await client.query<Row>(
+          "SELECT value FROM store_meta WHERE key = $1 FOR UPDATE",
+          [BACKFILL_KEY],
+        );
+        if (marker.rows[0] === undefined) return true;
+        const { rows } = await client.query<Row>(
+          "SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+          [marker.rows[0]["value"], BACKFILL_BATCH],
+        );
+        const facets = rows.map((row) => facetsOf({ body: String(row["body"]) }));
+        await client.query(
+          "UPDATE events e SET deal_id = u.deal_id, collab_id = u.collab_id, " +
+            "influencer = u.influencer, influencer_lower = u.influencer_lower " +
+            "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) " +
+            "AS u(seq, deal_id, collab_id, influencer, influencer_lower) WHERE e.seq = u.seq",
+          [
+            rows.map((row) => row["seq"]),
+            facets.map((f) => f.dealId),
+            facets.map((f) => f.collabId),
+            facets.map((f) => f.influencer),
+            facets.map((f) => searchText(f.influencer)),
+          ],
+        );
+        if (rows.length < BACKFILL_BATCH) {
+          await client.query("DELETE FROM store_meta WHERE key = $1", [BACKFILL_KEY]);
+          return true;
+        }
+        await client.query("UPDATE store_meta SET value = $1 WHERE key = $2", [
+          String(rows.at(-1)!["seq"]),
+          BACKFILL_KEY,
+        ]);
+        return false;
+      });
+    }
+  }
+
+  async searchEvents(query: EventQuery): Promise<EventSummary[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const param = (value: unknown) => (params.push(value), `$${params.length}`);
+    if (query.type !== undefined) where.push(`e.type = ${param(query.type)}`);
+    if (query.dealOrCollab !== undefined) {
+      const value = param(query.dealOrCollab);
+      where.push(`(e.deal_id = ${value} OR e.collab_id = ${value})`);
+    }
+    if (query.influencer !== undefined) {
+      where.push(`e.influencer_lower LIKE ${param(containsPattern(query.influencer))} ESCAPE '\\'`);
+    }
+    if (query.since !== undefined) where.push(`e.received_at >= ${param(query.since)}`);
+    if (query.until !== undefined) where.push(`e.received_at < ${param(query.until)}`);
+    if (query.after !== undefined) {
+      where.push(
+        `(e.received_at, e.id) < (${param(query.after.receivedAt)}::bigint, ` +
+          `${param(query.after.id)}::text)`,
+      );
+    }
+    if (query.status !== undefined || query.destination !== undefined) {
+      const match: string[] = ["d.event_id = e.id"];
+      if (query.status !== undefined) match.push(`d.status = ${param(query.status)}`);
+      if (query.destination !== undefined) {
+        match.push(`d.destination = ${param(query.destination)}`);
+      }
+      where.push(`EXISTS (SELECT 1 FROM deliveries d WHERE ${match.join(" AND ")})`);
+    }
+    const { rows } = await this.#query(
+      `SELECT ${EVENT_SUMMARY_COLUMNS}, ${FACET_COLUMNS} FROM events e` +
+        (where.length ? ` WHERE ${where.join(" AND ")}` : "") +
+        ` ORDER BY e.received_at DESC, e.id DESC LIMIT ${param(query.limit)}`,
+      params,
+    );
+    return rows.map(toEventSummary);
+  }
+
+  async searchDeliveries(
+    filter: DeliveryFilter & { after?: DeliveryCursor },
+  ): Promise<Delivery[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const param = (value: unknown) => (params.push(value), `$${params.length}`);
+    if (filter.status !== undefined) where.push(`d.status = ${param(filter.status)}`);
+    if (filter.destination !== undefined) {
+      where.push(`d.destination = ${param(filter.destination)}`);
+    }
+    if (filter.eventType !== undefined) where.push(`d.event_type = ${param(filter.eventType)}`);
+    if (filter.since !== undefined) where.push(`d.created_at >= ${param(filter.since)}`);
+    if (filter.after !== undefined) {
+      where.push(
+        `(d.created_at, d.id) < (${param(filter.after.createdAt)}::bigint, ` +
+          `${param(filter.after.id)}::text)`,
+      );
+    }
+    const { rows } = await this.#query(
+      `SELECT ${DELIVERY_COLUMNS} FROM deliveries d` +
+        (where.length ? ` WHERE ${where.join(" AND ")}` : "") +
+        ` ORDER BY d.created_at DESC, d.id DESC LIMIT ${param(filter.limit ?? 100)}`,
+      params,
+    );
+    return rows.map(toDelivery);
+  }
+
+  async destinationActivity(now: number): Promise<DestinationActivity[]> {
+    const counts = await this.#query(
+      "SELECT d.destination, " +
+        "COUNT(*) FILTER (WHERE a.outcome = 'delivered' AND a.at >= $1) AS delivered_hour, " +
+        "COUNT(*) FILTER (WHERE a.outcome = 'delivered') AS delivered_day, " +
+        `COUNT(*) FILTER (WHERE a.outcome IN ${FAILED_OUTCOMES} AND a.at >= $1) AS failed_hour, ` +
+        `COUNT(*) FILTER (WHERE a.outcome IN ${FAILED_OUTCOMES}) AS failed_day, ` +
+        "MAX(a.at) FILTER (WHERE a.outcome = 'delivered') AS last_success " +
+        "FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE a.at >= $2 " +
+        "AND a.at <= $3 GROUP BY d.destination ORDER BY d.destination",
+      [now - HOUR, now - DAY, now],
+    );
+    const errors = await this.#query(
+      "SELECT destination, at, error, http_status FROM (SELECT d.destination, a.at, a.error, " +
+        "a.http_status, ROW_NUMBER() OVER (PARTITION BY d.destination " +
+        "ORDER BY a.at DESC, a.seq DESC) AS n FROM attempts a " +
+        "JOIN deliveries d ON d.id = a.delivery_id " +
+        `WHERE a.at >= $1 AND a.at <= $2 AND a.outcome IN ${FAILED_OUTCOMES}) AS last ` +
+        "WHERE n = 1",
+      [now - DAY, now],
+    );
+    return toActivity(counts.rows, errors.rows);
+  }
+
+  async eventCounts(since: number, bucketMs: number): Promise<EventCount[]> {
+    const { rows } = await this.#query(
+      "SELECT type, (received_at / $1::bigint) * $1::bigint AS bucket, COUNT(*) AS count " +
+        "FROM events WHERE received_at >= $2 GROUP BY type, bucket ORDER BY bucket, type",
+      [bucketSize(bucketMs), since],
+    );
+    return rows.map(toCount);
+  }
+
   async disabledDestinations(): Promise<DisabledDestination[]> {
     const { rows } = await this.#query("SELECT * FROM destination_state ORDER BY name");
     return rows.map((row) => ({
@@ -487,6 +692,24 @@ export class PostgresStore implements Store {
           "reason = excluded.reason",
         [name, at, reason],
       );
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async pausedDestinations(): Promise<PausedDestination[]> {
+    const { rows } = await this.#query(
+      "SELECT name, paused_at FROM destination_pause ORDER BY name",
+    );
+    return rows.map((row) => ({ name: String(row["name"]), at: Number(row["paused_at"]) }));
+  }
+
+  async setPaused(name: string, paused: boolean, at: number): Promise<boolean> {
+    const result = paused
+      ? await this.#query(
+        "INSERT INTO destination_pause (name, paused_at) VALUES ($1, $2) " +
+          "ON CONFLICT (name) DO NOTHING",
+        [name, at],
+      )
+      : await this.#query("DELETE FROM destination_pause WHERE name = $1", [name]);
     return (result.rowCount ?? 0) > 0;
   }
 
@@ -544,6 +767,23 @@ export class PostgresStore implements Store {
     this.#closed ??= this.#pool.end();
     return this.#closed;
   }
+}
+
+/**
+ * Adds the facet columns to an older database's events (inside the schema transaction, under its
+ * lock), with the note in store_meta that their backfill is still to do.
+ */
+async function migrateColumns(client: pg.PoolClient): Promise<void> {
+  const found = await client.query<Row>(
+    "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() " +
+      "AND table_name = 'events' AND column_name = 'deal_id'",
+  );
+  if (found.rows.length > 0) return;
+  await client.query(ADD_FACET_COLUMNS);
+  await client.query(
+    "INSERT INTO store_meta (key, value) VALUES ($1, '0') ON CONFLICT (key) DO NOTHING",
+    [BACKFILL_KEY],
+  );
 }
 
 function isPostgresUrl(url: string): boolean {

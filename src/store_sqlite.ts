@@ -6,14 +6,19 @@ import type {
   Attempt,
   Completion,
   Delivery,
+  DeliveryCursor,
   DeliveryFilter,
+  DestinationActivity,
   DisabledDestination,
+  EventCount,
+  EventQuery,
   EventSummary,
   InsertResult,
   LeasedDelivery,
   LeaseOptions,
   NewDelivery,
   NewEvent,
+  PausedDestination,
   PruneOptions,
   PruneResult,
   QueueStats,
@@ -21,7 +26,19 @@ import type {
   StoredEvent,
   StoreFacts,
 } from "./store.ts";
-import { EVENT_SUMMARY_COLUMNS, toDelivery, toEvent, toEventSummary } from "./store.ts";
+import {
+  bucketSize,
+  containsPattern,
+  EVENT_SUMMARY_COLUMNS,
+  FACET_COLUMNS,
+  facetsOf,
+  searchText,
+  toActivity,
+  toCount,
+  toDelivery,
+  toEvent,
+  toEventSummary,
+} from "./store.ts";
 import { WalSync } from "./wal_sync.ts";
 
 // `seq` is the rowid: a new row always gets a seq above every row present, which is all that
@@ -36,10 +53,13 @@ CREATE TABLE IF NOT EXISTS events (
   fingerprint TEXT NOT NULL UNIQUE,
   order_key TEXT,
   body TEXT NOT NULL,
-  routed_at INTEGER
+  routed_at INTEGER,
+  deal_id TEXT,
+  collab_id TEXT,
+  influencer TEXT,
+  influencer_lower TEXT
 );
 CREATE INDEX IF NOT EXISTS events_unrouted ON events (seq) WHERE routed_at IS NULL;
-CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
 CREATE TABLE IF NOT EXISTS deliveries (
   seq INTEGER PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
@@ -64,6 +84,9 @@ CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (destination, order_ke
   WHERE status IN ('pending', 'failed');
 CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries (event_id);
 CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries (status, updated_at);
+CREATE INDEX IF NOT EXISTS deliveries_newest ON deliveries (created_at, id);
+CREATE INDEX IF NOT EXISTS deliveries_destination_newest ON deliveries (destination, created_at, id);
+CREATE INDEX IF NOT EXISTS deliveries_status_newest ON deliveries (status, created_at, id);
 CREATE TABLE IF NOT EXISTS attempts (
   seq INTEGER PRIMARY KEY,
   delivery_id TEXT NOT NULL,
@@ -74,13 +97,46 @@ CREATE TABLE IF NOT EXISTS attempts (
   error TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id);
+CREATE INDEX IF NOT EXISTS attempts_at ON attempts (at);
 CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at INTEGER);
 CREATE TABLE IF NOT EXISTS destination_state (
   name TEXT PRIMARY KEY,
   disabled_at INTEGER NOT NULL,
   reason TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS destination_pause (name TEXT PRIMARY KEY, paused_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
+
+// Indexes on columns a migration may have to add first (see #migrate). Newest-first pages walk
+// (received_at, id) backwards; events_received, on received_at alone, is a prefix of it.
+const EVENT_INDEXES = `
+CREATE INDEX IF NOT EXISTS events_newest ON events (received_at, id);
+DROP INDEX IF EXISTS events_received;
+CREATE INDEX IF NOT EXISTS events_type_newest ON events (type, received_at, id);
+CREATE INDEX IF NOT EXISTS events_deal ON events (deal_id, received_at, id)
+  WHERE deal_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_collab ON events (collab_id, received_at, id)
+  WHERE collab_id IS NOT NULL;
+`;
+
+/** The columns added to events by the console's migration, in order. */
+const FACET_COLUMNS_DDL = [
+  "deal_id TEXT",
+  "collab_id TEXT",
+  "influencer TEXT",
+  "influencer_lower TEXT",
+];
+
+/** store_meta's key for the facet backfill: the last seq done, present until it is complete. */
+const BACKFILL_KEY = "facets_backfill_seq";
+
+/** Events whose facets one backfill transaction computes. */
+const BACKFILL_BATCH = 1000;
+
+const FAILED_OUTCOMES = "('retry', 'failed', 'dead', 'disabled')";
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
 
 const DELIVERY_COLUMNS = "d.id, d.event_id, d.event_type, d.destination, d.route, d.order_key, " +
   "d.status, d.attempts, d.next_at, d.cycle_at, d.created_at, d.updated_at, d.last_error";
@@ -117,6 +173,8 @@ export class SqliteStore implements Store {
     db.exec("PRAGMA busy_timeout = 5000");
     db.exec("PRAGMA foreign_keys = OFF");
     db.exec(SCHEMA);
+    migrate(db);
+    db.exec(EVENT_INDEXES);
     const full = (options.synchronous ?? "FULL") === "FULL";
     return new SqliteStore(db, full && path !== ":memory:" ? WalSync.find(path) : null);
   }
@@ -196,13 +254,15 @@ export class SqliteStore implements Store {
 
   insertEvents(events: readonly NewEvent[]): Promise<InsertResult[]> {
     const insert = this.#stmt(
-      "INSERT INTO events (id, type, received_at, fingerprint, order_key, body, routed_at) " +
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
+      "INSERT INTO events (id, type, received_at, fingerprint, order_key, body, routed_at, " +
+        "deal_id, collab_id, influencer, influencer_lower) " +
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
     );
     const existing = this.#stmt("SELECT id, type FROM events WHERE fingerprint = ?");
     return this.#settle(() =>
       this.#transaction(() =>
         events.map((event) => {
+          const facets = facetsOf(event);
           const { changes } = insert.run(
             event.id,
             event.type,
@@ -211,6 +271,10 @@ export class SqliteStore implements Store {
             event.orderKey,
             event.body,
             event.deliveries === undefined ? null : event.receivedAt,
+            facets.dealId,
+            facets.collabId,
+            facets.influencer,
+            searchText(facets.influencer),
           );
           if (changes > 0) {
             this.#insertDeliveries(event.type, event.deliveries ?? [], event.receivedAt);
@@ -432,6 +496,98 @@ export class SqliteStore implements Store {
     );
   }
 
+  searchEvents(query: EventQuery): Promise<EventSummary[]> {
+    const where: string[] = [];
+    const args: SQLInputValue[] = [];
+    if (query.type !== undefined) (where.push("e.type = ?"), args.push(query.type));
+    if (query.dealOrCollab !== undefined) {
+      where.push("(e.deal_id = ? OR e.collab_id = ?)");
+      args.push(query.dealOrCollab, query.dealOrCollab);
+    }
+    if (query.influencer !== undefined) {
+      where.push("e.influencer_lower LIKE ? ESCAPE '\\'");
+      args.push(containsPattern(query.influencer));
+    }
+    if (query.since !== undefined) (where.push("e.received_at >= ?"), args.push(query.since));
+    if (query.until !== undefined) (where.push("e.received_at < ?"), args.push(query.until));
+    if (query.after !== undefined) {
+      where.push("(e.received_at, e.id) < (?, ?)");
+      args.push(query.after.receivedAt, query.after.id);
+    }
+    if (query.status !== undefined || query.destination !== undefined) {
+      const match: string[] = ["d.event_id = e.id"];
+      if (query.status !== undefined) (match.push("d.status = ?"), args.push(query.status));
+      if (query.destination !== undefined) {
+        match.push("d.destination = ?");
+        args.push(query.destination);
+      }
+      where.push(`EXISTS (SELECT 1 FROM deliveries d WHERE ${match.join(" AND ")})`);
+    }
+    args.push(query.limit);
+    const sql = `SELECT ${EVENT_SUMMARY_COLUMNS}, ${FACET_COLUMNS} FROM events e` +
+      (where.length ? ` WHERE ${where.join(" AND ")}` : "") +
+      " ORDER BY e.received_at DESC, e.id DESC LIMIT ?";
+    return promised(() => (this.#stmt(sql).all(...args) as Row[]).map(toEventSummary));
+  }
+
+  searchDeliveries(filter: DeliveryFilter & { after?: DeliveryCursor }): Promise<Delivery[]> {
+    const where: string[] = [];
+    const args: SQLInputValue[] = [];
+    if (filter.status !== undefined) (where.push("d.status = ?"), args.push(filter.status));
+    if (filter.destination !== undefined) {
+      where.push("d.destination = ?");
+      args.push(filter.destination);
+    }
+    if (filter.eventType !== undefined) {
+      (where.push("d.event_type = ?"), args.push(filter.eventType));
+    }
+    if (filter.since !== undefined) (where.push("d.created_at >= ?"), args.push(filter.since));
+    if (filter.after !== undefined) {
+      where.push("(d.created_at, d.id) < (?, ?)");
+      args.push(filter.after.createdAt, filter.after.id);
+    }
+    args.push(filter.limit ?? 100);
+    const sql = `SELECT ${DELIVERY_COLUMNS} FROM deliveries d` +
+      (where.length ? ` WHERE ${where.join(" AND ")}` : "") +
+      " ORDER BY d.created_at DESC, d.id DESC LIMIT ?";
+    return promised(() => (this.#stmt(sql).all(...args) as Row[]).map(toDelivery));
+  }
+
+  destinationActivity(now: number): Promise<DestinationActivity[]> {
+    return promised(() => {
+      const hour = now - HOUR;
+      const day = now - DAY;
+      const counts = this.#stmt(
+        "SELECT d.destination, " +
+          "SUM(a.outcome = 'delivered' AND a.at >= ?) AS delivered_hour, " +
+          "SUM(a.outcome = 'delivered') AS delivered_day, " +
+          `SUM(a.outcome IN ${FAILED_OUTCOMES} AND a.at >= ?) AS failed_hour, ` +
+          `SUM(a.outcome IN ${FAILED_OUTCOMES}) AS failed_day, ` +
+          "MAX(CASE WHEN a.outcome = 'delivered' THEN a.at END) AS last_success " +
+          "FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE a.at >= ? " +
+          "AND a.at <= ? GROUP BY d.destination ORDER BY d.destination",
+      ).all(hour, hour, day, now) as Row[];
+      const errors = this.#stmt(
+        "SELECT destination, at, error, http_status FROM (SELECT d.destination, a.at, a.error, " +
+          "a.http_status, ROW_NUMBER() OVER (PARTITION BY d.destination " +
+          "ORDER BY a.at DESC, a.seq DESC) AS n FROM attempts a " +
+          "JOIN deliveries d ON d.id = a.delivery_id " +
+          `WHERE a.at >= ? AND a.at <= ? AND a.outcome IN ${FAILED_OUTCOMES}) AS last WHERE n = 1`,
+      ).all(day, now) as Row[];
+      return toActivity(counts, errors);
+    });
+  }
+
+  eventCounts(since: number, bucketMs: number): Promise<EventCount[]> {
+    return promised(() => {
+      const size = bucketSize(bucketMs);
+      return (this.#stmt(
+        "SELECT type, (received_at / ?) * ? AS bucket, COUNT(*) AS count FROM events " +
+          "WHERE received_at >= ? GROUP BY type, bucket ORDER BY bucket, type",
+      ).all(BigInt(size), BigInt(size), since) as Row[]).map(toCount);
+    });
+  }
+
   disabledDestinations(): Promise<DisabledDestination[]> {
     const rows = this.#stmt("SELECT * FROM destination_state ORDER BY name").all() as Row[];
     return Promise.resolve(rows.map((row) => ({
@@ -451,6 +607,23 @@ export class SqliteStore implements Store {
           "ON CONFLICT (name) DO UPDATE SET disabled_at = excluded.disabled_at, reason = excluded.reason",
       ).run(name, at, reason).changes > 0;
     });
+  }
+
+  pausedDestinations(): Promise<PausedDestination[]> {
+    return promised(() =>
+      (this.#stmt("SELECT name, paused_at FROM destination_pause ORDER BY name").all() as Row[])
+        .map((row) => ({ name: String(row["name"]), at: Number(row["paused_at"]) }))
+    );
+  }
+
+  setPaused(name: string, paused: boolean, at: number): Promise<boolean> {
+    return promised(() =>
+      paused
+        ? this.#stmt(
+          "INSERT INTO destination_pause (name, paused_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        ).run(name, at).changes > 0
+        : this.#stmt("DELETE FROM destination_pause WHERE name = ?").run(name).changes > 0
+    );
   }
 
   queueStats(): Promise<QueueStats[]> {
@@ -530,6 +703,69 @@ export class SqliteStore implements Store {
       this.#db.close();
     }
     await wal?.close();
+  }
+}
+
+/**
+ * Brings a database made by an older relay up to this schema: the facet columns are added in one
+ * transaction with a note in store_meta, then filled in from the bodies a batch per transaction,
+ * the note keeping the place. A relay stopped halfway carries on where it stopped at its next
+ * start. Another connection opening the file at the same time waits on SQLite's lock.
+ */
+function migrate(db: DatabaseSync): void {
+  const hasFacets = () =>
+    (db.prepare("PRAGMA table_info(events)").all() as Row[]).some((c) => c["name"] === "deal_id");
+  if (!hasFacets()) {
+    write(db, () => {
+      if (hasFacets()) return;
+      for (const column of FACET_COLUMNS_DDL) db.exec(`ALTER TABLE events ADD COLUMN ${column}`);
+      db.prepare("INSERT INTO store_meta (key, value) VALUES (?, '0') ON CONFLICT DO NOTHING")
+        .run(BACKFILL_KEY);
+    });
+  }
+  const marker = db.prepare("SELECT value FROM store_meta WHERE key = ?");
+  const select = db.prepare("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?");
+  const update = db.prepare(
+    "UPDATE events SET deal_id = ?, collab_id = ?, influencer = ?, influencer_lower = ? " +
+      "WHERE seq = ?",
+  );
+  const advance = db.prepare("UPDATE store_meta SET value = ? WHERE key = ?");
+  const finish = db.prepare("DELETE FROM store_meta WHERE key = ?");
+  for (let done = false; !done;) {
+    done = write(db, () => {
+      const row = marker.get(BACKFILL_KEY) as Row | undefined;
+      if (row === undefined) return true;
+      const rows = select.all(Number(row["value"]), BACKFILL_BATCH) as Row[];
+      for (const event of rows) {
+        const facets = facetsOf({ body: String(event["body"]) });
+        update.run(
+          facets.dealId,
+          facets.collabId,
+          facets.influencer,
+          searchText(facets.influencer),
+          event["seq"]!,
+        );
+      }
+      if (rows.length < BACKFILL_BATCH) {
+        finish.run(BACKFILL_KEY);
+        return true;
+      }
+      advance.run(String(rows.at(-1)!["seq"]), BACKFILL_KEY);
+      return false;
+    });
+  }
+}
+
+/** Runs `work` in one write transaction on a connection not yet wrapped in a store. */
+function write<T>(db: DatabaseSync, work: () => T): T {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const result = work();
+    db.exec("COMMIT");
+    return result;
+  } catch (error) {
+    if (db.isTransaction) db.exec("ROLLBACK");
+    throw error;
   }
 }
 

@@ -4,9 +4,18 @@
 // database" is a second SqliteStore on the same file, or a second PostgresStore (another relay).
 
 import assert from "node:assert/strict";
-import type { Completion, LeaseOptions, NewEvent, Store } from "../src/store.ts";
+import { DatabaseSync } from "node:sqlite";
+import type {
+  Completion,
+  EventQuery,
+  EventSummary,
+  LeaseOptions,
+  NewEvent,
+  Store,
+} from "../src/store.ts";
 import { PostgresStore } from "../src/store_postgres.ts";
 import { SqliteStore } from "../src/store_sqlite.ts";
+import { OLD_POSTGRES_SCHEMA, OLD_SQLITE_SCHEMA } from "./old_schema.ts";
 import { freshSchema, POSTGRES_URL, warnPostgresSkipped } from "./postgres.ts";
 
 /** A store under test, and a way to open more on the same database. */
@@ -21,6 +30,23 @@ interface Implementation {
   ignore: boolean;
   /** Runs `test` on a fresh, empty database and cleans everything up after. */
   withStore(test: (harness: Harness) => Promise<void>): Promise<void>;
+  /**
+   * Runs `test` on a database an older relay made (tests/old_schema.ts) holding `events`, after
+   * `sql` (in the store's own dialect) ran on it; `open` opens this version's store on it.
+   */
+  withOldDatabase(
+    events: readonly OldEvent[],
+    sql: string,
+    test: (open: () => Promise<Store>) => Promise<void>,
+  ): Promise<void>;
+}
+
+/** An event row as an older relay stored it. */
+interface OldEvent {
+  id: string;
+  type: string;
+  receivedAt: number;
+  body: string;
 }
 
 const SQLITE: Implementation = {
@@ -37,6 +63,34 @@ const SQLITE: Implementation = {
     };
     try {
       await test({ store: await open(), another: open });
+    } finally {
+      for (const store of opened) await store.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+  async withOldDatabase(events, sql, test) {
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/store.db`;
+    const db = new DatabaseSync(path);
+    db.exec(OLD_SQLITE_SCHEMA);
+    db.exec("BEGIN");
+    const insert = db.prepare(
+      "INSERT INTO events (id, type, received_at, fingerprint, body, routed_at) " +
+        "VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    for (const e of events) {
+      insert.run(e.id, e.type, e.receivedAt, `fp-${e.id}`, e.body, e.receivedAt);
+    }
+    db.exec("COMMIT");
+    db.exec(sql);
+    db.close();
+    const opened: Store[] = [];
+    try {
+      await test(() => {
+        const store = SqliteStore.open(path);
+        opened.push(store);
+        return Promise.resolve(store);
+      });
     } finally {
       for (const store of opened) await store.close();
       await Deno.remove(dir, { recursive: true });
@@ -62,7 +116,38 @@ const POSTGRES: Implementation = {
       await schema.drop();
     }
   },
+  async withOldDatabase(events, sql, test) {
+    const schema = await freshSchema();
+    await schema.query(`SET search_path TO ${schema.name}; ${OLD_POSTGRES_SCHEMA}`);
+    const rows = events.map((e) =>
+      `(${quote(e.id)}, ${quote(e.type)}, ${e.receivedAt}, ${quote(`fp-${e.id}`)}, ` +
+      `${quote(e.body)}, ${e.receivedAt})`
+    );
+    for (let i = 0; i < rows.length; i += 500) {
+      await schema.query(
+        "INSERT INTO events (id, type, received_at, fingerprint, body, routed_at) VALUES " +
+          rows.slice(i, i + 500).join(", "),
+      );
+    }
+    await schema.query(sql);
+    const opened: Store[] = [];
+    try {
+      await test(async () => {
+        const store = await PostgresStore.open(schema.url, { maxConnections: 4 });
+        opened.push(store);
+        return store;
+      });
+    } finally {
+      for (const store of opened) await store.close();
+      await schema.drop();
+    }
+  },
 };
+
+/** A PostgreSQL string literal. */
+function quote(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
 
 const IMPLEMENTATIONS = [SQLITE, POSTGRES];
 warnPostgresSkipped("store_contract_test.ts");
@@ -721,5 +806,470 @@ contract(
     const leased = await store.lease("crm", leaseOptions({ now: event.receivedAt }));
     assert.equal(leased.length, 1);
     assert.equal(leased[0]!.body, event.body);
+  },
+);
+
+// The console's queries.
+
+/** Registers one contract test for every implementation, on a database an older relay made. */
+function oldContract(
+  name: string,
+  test: (implementation: Implementation) => Promise<void>,
+): void {
+  for (const implementation of IMPLEMENTATIONS) {
+    Deno.test({
+      name: `${implementation.name}: ${name}`,
+      ignore: implementation.ignore,
+      fn: () => test(implementation),
+    });
+  }
+}
+
+const HOUR = 60 * MINUTE;
+
+/** A body with the facets the console searches by. */
+function facetBody(fields: { deal?: string | number; collab?: string; name?: string }): string {
+  return JSON.stringify({
+    ...(fields.deal !== undefined ? { deal_id: fields.deal } : {}),
+    ...(fields.collab !== undefined ? { collab_id: fields.collab } : {}),
+    ...(fields.name !== undefined ? { deal_info: { full_name: fields.name } } : {}),
+    nonce: crypto.randomUUID(),
+  });
+}
+
+/**
+ * Stores 24 events, three to each received_at (ties), of two types, with deals, collaborations
+ * and influencers, each routed to "slack" and every third also to "crm"; event i's slack
+ * delivery is delivered when i is even, dead when i % 4 === 1, pending otherwise.
+ */
+async function searchable(store: Store): Promise<NewEvent[]> {
+  const names = ["Dwayne Johnson", "ANNA 100%_Real", "Bob", null];
+  const events = Array.from({ length: 24 }, (_, i) => {
+    const id = `evt_S${String(i).padStart(3, "0")}${crypto.randomUUID().slice(0, 6)}`;
+    const name = names[i % 4]!;
+    const deliveries = [{
+      id: `dlv_s_${id}`,
+      eventId: id,
+      destination: "slack",
+      route: "r",
+      orderKey: null,
+    }];
+    if (i % 3 === 0) {
+      deliveries.push({
+        id: `dlv_c_${id}`,
+        eventId: id,
+        destination: "crm",
+        route: "r",
+        orderKey: null,
+      });
+    }
+    return {
+      id,
+      type: i % 2 === 0 ? "product_sent" : "new_max_bid",
+      receivedAt: T + Math.floor(i / 3) * MINUTE,
+      body: facetBody({
+        deal: i % 6 === 0 ? 4242 : `deal-${i % 5}`,
+        ...(i % 8 === 0 ? { collab: "collab-x" } : {}),
+        ...(name !== null ? { name } : {}),
+      }),
+      fingerprint: `fp-${id}`,
+      orderKey: null,
+      deliveries,
+    };
+  });
+  // Reversed ids within a tie, so id order is not insertion order.
+  await store.insertEvents([...events].reverse());
+  await store.complete(
+    events.flatMap((e, i) =>
+      i % 2 === 0
+        ? [completion(`dlv_s_${e.id}`, { at: T + HOUR })]
+        : i % 4 === 1
+        ? [completion(`dlv_s_${e.id}`, { at: T + HOUR, status: "dead" })]
+        : []
+    ),
+  );
+  return events;
+}
+
+/** Newest first as the stores order: received_at, then id, both descending. */
+function newestFirst(events: readonly NewEvent[]): string[] {
+  return [...events].sort((a, b) =>
+    b.receivedAt - a.receivedAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0)
+  ).map((e) => e.id);
+}
+
+contract(
+  "searchEvents() narrows by every field of the query, newest first",
+  async ({ store }) => {
+    const events = await searchable(store);
+    const at = (i: number) => events[i]!;
+    const search = async (query: Omit<EventQuery, "limit">) =>
+      ids(await store.searchEvents({ ...query, limit: 100 }));
+    const expect = (keep: (e: NewEvent, i: number) => boolean) => newestFirst(events.filter(keep));
+    assert.deepEqual(await search({}), newestFirst(events), "all, newest first");
+    assert.deepEqual(
+      await search({ type: "new_max_bid" }),
+      expect((e) => e.type === "new_max_bid"),
+    );
+    assert.deepEqual(await search({ status: "dead" }), expect((_, i) => i % 4 === 1));
+    assert.deepEqual(
+      await search({ status: "pending" }),
+      expect((_, i) => i % 4 === 3 || i % 3 === 0),
+      "pending slack deliveries, and every crm delivery",
+    );
+    assert.deepEqual(await search({ destination: "crm" }), expect((_, i) => i % 3 === 0));
+    assert.deepEqual(
+      await search({ destination: "crm", status: "delivered" }),
+      [],
+      "one delivery with both: crm's deliveries are all pending",
+    );
+    assert.deepEqual(
+      await search({ destination: "slack", status: "delivered" }),
+      expect((_, i) => i % 2 === 0),
+    );
+    assert.deepEqual(await search({ dealOrCollab: "4242" }), expect((_, i) => i % 6 === 0));
+    assert.deepEqual(
+      await search({ dealOrCollab: "deal-2" }),
+      expect((_, i) => i % 6 !== 0 && i % 5 === 2),
+    );
+    assert.deepEqual(await search({ dealOrCollab: "collab-x" }), expect((_, i) => i % 8 === 0));
+    assert.deepEqual(await search({ dealOrCollab: "deal" }), [], "ids match whole");
+    assert.deepEqual(
+      await search({ influencer: "johnSON" }),
+      expect((_, i) => i % 4 === 0),
+      "a substring, ignoring case",
+    );
+    assert.deepEqual(
+      await search({ influencer: "100%_r" }),
+      expect((_, i) => i % 4 === 1),
+      "% and _ are taken literally",
+    );
+    assert.deepEqual(await search({ influencer: "100%%" }), []);
+    assert.deepEqual(await search({ influencer: "a_n" }), [], "_ is no wildcard");
+    assert.deepEqual(
+      await search({ influencer: "o" }),
+      expect((_, i) => i % 4 === 0 || i % 4 === 2),
+    );
+    assert.deepEqual(
+      await search({ since: T + 2 * MINUTE, until: T + 5 * MINUTE }),
+      expect((e) => e.receivedAt >= T + 2 * MINUTE && e.receivedAt < T + 5 * MINUTE),
+      "since is inclusive, until exclusive",
+    );
+    assert.deepEqual(
+      await search({ type: "product_sent", status: "delivered", influencer: "bob" }),
+      expect((e, i) => e.type === "product_sent" && i % 2 === 0 && i % 4 === 2),
+      "fields combine",
+    );
+    const [first] = await store.searchEvents({ dealOrCollab: "4242", limit: 1 });
+    assert.equal(first?.id, at(18).id);
+    assert.deepEqual(first?.facets, {
+      dealId: "4242",
+      collabId: null,
+      influencer: "Bob",
+    }, "answers carry the facets, a numeric deal id as text");
+  },
+);
+
+contract(
+  "searchEvents() keyset pages cover every event once, ties on received_at included",
+  async ({ store }) => {
+    const events = await searchable(store);
+    for (const limit of [1, 2, 3, 5, 24]) {
+      const seen: EventSummary[] = [];
+      for (let page = 0; page < 30; page++) {
+        const last = seen.at(-1);
+        const rows = await store.searchEvents({
+          limit,
+          ...(last ? { after: { receivedAt: last.receivedAt, id: last.id } } : {}),
+        });
+        seen.push(...rows);
+        if (rows.length < limit) break;
+      }
+      assert.deepEqual(ids(seen), newestFirst(events), `pages of ${limit}`);
+    }
+    const crm = events.filter((_, i) => i % 3 === 0);
+    const first = await store.searchEvents({ destination: "crm", limit: 3 });
+    const rest = await store.searchEvents({
+      destination: "crm",
+      limit: 100,
+      after: { receivedAt: first.at(-1)!.receivedAt, id: first.at(-1)!.id },
+    });
+    assert.deepEqual([...ids(first), ...ids(rest)], newestFirst(crm), "filters page too");
+  },
+);
+
+contract(
+  "searchDeliveries() pages newest first by created_at and id, with listDeliveries' filters",
+  async ({ store }) => {
+    const events = Array.from({ length: 9 }, () => newEvent());
+    await store.insertEvents(events);
+    // Three deliveries created at each time: ties on created_at.
+    for (let i = 0; i < 3; i++) {
+      await store.routeEvents(
+        events.slice(i * 3, i * 3 + 3).map((e, j) => ({
+          eventId: e.id,
+          deliveries: [{
+            id: `dlv_${String.fromCharCode(90 - j)}${e.id.slice(4)}`,
+            eventId: e.id,
+            destination: j === 0 ? "crm" : "slack",
+            route: "r",
+            orderKey: null,
+          }],
+        })),
+        T + i * MINUTE,
+      );
+    }
+    const all = await store.listDeliveries({});
+    const expected = [...all].sort((a, b) =>
+      b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0)
+    );
+    for (const limit of [1, 2, 4]) {
+      const seen: string[] = [];
+      let after: { createdAt: number; id: string } | undefined;
+      for (let page = 0; page < 20; page++) {
+        const rows = await store.searchDeliveries({ limit, ...(after ? { after } : {}) });
+        seen.push(...ids(rows));
+        const last = rows.at(-1);
+        if (rows.length < limit || last === undefined) break;
+        after = { createdAt: last.createdAt, id: last.id };
+      }
+      assert.deepEqual(seen, ids(expected), `pages of ${limit}`);
+    }
+    assert.deepEqual(
+      ids(await store.searchDeliveries({ destination: "crm" })),
+      ids(expected.filter((d) => d.destination === "crm")),
+    );
+    assert.deepEqual(
+      ids(await store.searchDeliveries({ since: T + MINUTE, status: "pending" })),
+      ids(expected.filter((d) => d.createdAt >= T + MINUTE)),
+    );
+    assert.deepEqual(await store.searchDeliveries({ status: "dead" }), []);
+  },
+);
+
+contract(
+  "insertEvents() takes the facets from the body when the event comes without them",
+  async ({ store }) => {
+    const given = newEvent({
+      body: facetBody({ deal: "in-body", name: "In Body" }),
+      facets: { dealId: "given", collabId: null, influencer: "Given Name" },
+    });
+    const read = newEvent({ body: facetBody({ deal: 77, collab: "c-9", name: "Mixed Case" }) });
+    const none = newEvent({ body: JSON.stringify({ deal_info: { full_name: 5 }, deal_id: "" }) });
+    await store.insertEvents([given, read, none]);
+    const facets = async (id: string) =>
+      (await store.searchEvents({ limit: 10 })).find((e) => e.id === id)?.facets;
+    assert.deepEqual(await facets(given.id), given.facets, "the receive step's facets are kept");
+    assert.deepEqual(await facets(read.id), {
+      dealId: "77",
+      collabId: "c-9",
+      influencer: "Mixed Case",
+    });
+    assert.deepEqual(await facets(none.id), { dealId: null, collabId: null, influencer: null });
+    assert.deepEqual(ids(await store.searchEvents({ influencer: "mixed", limit: 10 })), [read.id]);
+    assert.deepEqual(ids(await store.searchEvents({ dealOrCollab: "given", limit: 10 })), [
+      given.id,
+    ]);
+  },
+);
+
+/** Events as an older relay stored them: 2,500 (several backfill batches), every 7th with facets. */
+function oldEvents(): OldEvent[] {
+  return Array.from({ length: 2500 }, (_, i) => ({
+    id: `evt_old${String(i).padStart(5, "0")}`,
+    type: "product_sent",
+    receivedAt: T + i,
+    body: i % 7 === 0
+      ? facetBody({ deal: `deal-${i}`, collab: `collab-${i % 3}`, name: `Old Name ${i}` })
+      : JSON.stringify({ n: i }),
+  }));
+}
+
+oldContract(
+  "a database an older relay made gains the facet columns, filled in from every stored body",
+  async (implementation) => {
+    const events = oldEvents();
+    await implementation.withOldDatabase(events, "SELECT 1", async (open) => {
+      const store = await open();
+      assert.deepEqual(
+        ids(await store.searchEvents({ dealOrCollab: "deal-2498", limit: 10 })),
+        [],
+        "2498 is no multiple of 7",
+      );
+      assert.deepEqual(
+        ids(await store.searchEvents({ dealOrCollab: "deal-2492", limit: 10 })),
+        ["evt_old02492"],
+        "the last batch is filled in",
+      );
+      assert.deepEqual(
+        ids(await store.searchEvents({ dealOrCollab: "deal-7", limit: 10 })),
+        ["evt_old00007"],
+        "the first batch is filled in",
+      );
+      const withCollab = await store.searchEvents({ dealOrCollab: "collab-1", limit: 1000 });
+      assert.equal(withCollab.length, events.filter((_, i) => i % 7 === 0 && i % 3 === 1).length);
+      assert.equal(
+        (await store.searchEvents({ influencer: "old name", limit: 1000 })).length,
+        Math.ceil(2500 / 7),
+      );
+      // What it stored before still reads, and new events go in beside the old.
+      assert.equal((await store.getEvent("evt_old00100"))?.body, events[100]!.body);
+      const fresh = newEvent({ receivedAt: T + 10_000, body: facetBody({ name: "New One" }) });
+      await store.insertEvents([fresh]);
+      assert.deepEqual(ids(await store.searchEvents({ limit: 2 })), [fresh.id, "evt_old02499"]);
+      await store.close();
+      const again = await open();
+      assert.equal(
+        (await again.searchEvents({ influencer: "old name", limit: 1000 })).length,
+        Math.ceil(2500 / 7),
+        "opening again changes nothing",
+      );
+    });
+  },
+);
+
+oldContract(
+  "a facet backfill stopped halfway carries on from where it stopped",
+  async (implementation) => {
+    const events = oldEvents();
+    // As the migration leaves it after its first batches: columns there, the place noted.
+    const sql = implementation.name === "SqliteStore"
+      ? "ALTER TABLE events ADD COLUMN deal_id TEXT; ALTER TABLE events ADD COLUMN collab_id TEXT; " +
+        "ALTER TABLE events ADD COLUMN influencer TEXT; " +
+        "ALTER TABLE events ADD COLUMN influencer_lower TEXT; " +
+        "CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); " +
+        "INSERT INTO store_meta VALUES ('facets_backfill_seq', " +
+        "(SELECT seq FROM events WHERE id = 'evt_old01399'))"
+      : "ALTER TABLE events ADD COLUMN deal_id TEXT, ADD COLUMN collab_id TEXT, " +
+        "ADD COLUMN influencer TEXT, ADD COLUMN influencer_lower TEXT; " +
+        "CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); " +
+        "INSERT INTO store_meta VALUES ('facets_backfill_seq', " +
+        "(SELECT seq FROM events WHERE id = 'evt_old01399')::text)";
+    await implementation.withOldDatabase(events, sql, async (open) => {
+      const store = await open();
+      const named = await store.searchEvents({ influencer: "old name", limit: 1000 });
+      assert.ok(named.length > 0);
+      assert.ok(
+        named.every((e) => e.id > "evt_old01399"),
+        "rows before the noted place are not done again (here: left empty)",
+      );
+      assert.equal(named.length, events.filter((_, i) => i > 1399 && i % 7 === 0).length);
+    });
+  },
+);
+
+contract(
+  "destinationActivity() counts attempts over the last hour and day, with the last success and error",
+  async ({ store }) => {
+    const now = T + 2 * DAY;
+    const [slack1, slack2, crm1, old] = await seed(store, [
+      { destination: "slack" },
+      { destination: "slack" },
+      { destination: "crm" },
+      { destination: "ntfy" },
+    ]);
+    const attempt = (
+      deliveryId: string,
+      at: number,
+      outcome: Completion["attempt"]["outcome"],
+      httpStatus: number | null = null,
+      error: string | null = null,
+    ) =>
+      completion(deliveryId, {
+        at,
+        status: outcome === "delivered" ? "delivered" : "failed",
+        attempt: { deliveryId, at, ms: 5, outcome, httpStatus, error },
+      });
+    await store.complete([
+      attempt(slack1!, now - 2 * HOUR, "retry", 503, "HTTP 503: busy"),
+      attempt(slack1!, now - 30 * MINUTE, "delivered", 200),
+      attempt(slack2!, now - 20 * MINUTE, "retry", 429, "HTTP 429: slow down"),
+      attempt(slack2!, now - 10 * MINUTE, "replay"),
+      attempt(slack2!, now - 5 * MINUTE, "dead", null, "timed out"),
+      attempt(crm1!, now - 23 * HOUR, "delivered", 200),
+      attempt(crm1!, now - 25 * HOUR, "failed", 500, "outside the day"),
+      attempt(old!, now - 25 * HOUR, "delivered", 200),
+      attempt(old!, now - 3 * DAY, "disabled", 410, "gone"),
+    ]);
+    assert.deepEqual(await store.destinationActivity(now), [
+      {
+        destination: "crm",
+        deliveredHour: 0,
+        deliveredDay: 1,
+        failedHour: 0,
+        failedDay: 0,
+        lastSuccessAt: now - 23 * HOUR,
+        lastError: null,
+      },
+      {
+        destination: "slack",
+        deliveredHour: 1,
+        deliveredDay: 1,
+        failedHour: 2,
+        failedDay: 3,
+        lastSuccessAt: now - 30 * MINUTE,
+        lastError: { at: now - 5 * MINUTE, error: "timed out", httpStatus: null },
+      },
+    ], "ntfy's attempts are all older than a day; replays count as neither");
+    const earlier = await store.destinationActivity(now - 15 * MINUTE);
+    assert.equal(earlier.find((a) => a.destination === "slack")?.failedHour, 1, "none after now");
+    assert.deepEqual(
+      earlier.find((a) => a.destination === "slack")?.lastError,
+      { at: now - 20 * MINUTE, error: "HTTP 429: slow down", httpStatus: 429 },
+    );
+    assert.deepEqual(await store.destinationActivity(T - 2 * DAY), [], "nothing yet");
+  },
+);
+
+contract(
+  "eventCounts() counts events per type and bucket from a time on",
+  async ({ store }) => {
+    const bucket = HOUR;
+    const start = Math.floor(T / bucket) * bucket;
+    const at = [
+      [start - 1, "product_sent"],
+      [start, "product_sent"],
+      [start + bucket - 1, "product_sent"],
+      [start + 10, "new_max_bid"],
+      [start + bucket, "product_sent"],
+      [start + 3 * bucket + 5, "new_max_bid"],
+      [start + 3 * bucket + 6, "new_max_bid"],
+    ] as const;
+    await store.insertEvents(at.map(([receivedAt, type]) => newEvent({ receivedAt, type })));
+    assert.deepEqual(await store.eventCounts(start, bucket), [
+      { type: "new_max_bid", bucket: start, count: 1 },
+      { type: "product_sent", bucket: start, count: 2 },
+      { type: "product_sent", bucket: start + bucket, count: 1 },
+      { type: "new_max_bid", bucket: start + 3 * bucket, count: 2 },
+    ]);
+    assert.deepEqual(await store.eventCounts(start + 3 * bucket + 6, DAY), [
+      { type: "new_max_bid", bucket: Math.floor((start + 3 * bucket) / DAY) * DAY, count: 1 },
+    ]);
+    await assert.rejects(store.eventCounts(start, 0), RangeError);
+  },
+);
+
+contract(
+  "setPaused() pauses and resumes a destination, says when nothing changed, and lasts",
+  async ({ store, another }) => {
+    assert.deepEqual(await store.pausedDestinations(), []);
+    assert.equal(await store.setPaused("slack", true, T), true);
+    assert.equal(await store.setPaused("slack", true, T + 5), false, "already paused");
+    assert.equal(await store.setPaused("crm", true, T + 1), true);
+    assert.equal(await store.setPaused("nobody", false, T), false, "was not paused");
+    assert.deepEqual(await store.pausedDestinations(), [
+      { name: "crm", at: T + 1 },
+      { name: "slack", at: T },
+    ], "the first pause's time is kept");
+    await store.close();
+    const reopened = await another();
+    assert.deepEqual(
+      (await reopened.pausedDestinations()).map((d) => d.name),
+      ["crm", "slack"],
+      "across close and reopen",
+    );
+    assert.equal(await reopened.setPaused("crm", false, T + 2), true);
+    assert.deepEqual(await reopened.pausedDestinations(), [{ name: "slack", at: T }]);
+    assert.deepEqual(await reopened.disabledDestinations(), [], "pausing is not disabling");
   },
 );
