@@ -3,6 +3,8 @@
 // destination. Every request needs the bearer token, compared in constant time; a failed check
 // is answered 401 with nothing more.
 
+import { type Console, createConsole } from "./console/console.ts";
+import type { ConsoleOptions } from "./console/options.ts";
 import { listen } from "./listener.ts";
 import type { Logger } from "./log.ts";
 import type { Redactor } from "./redact.ts";
@@ -23,6 +25,8 @@ export interface AdminOptions {
   /** Takes the config's secrets out of every answer (an attempt's error may repeat one). */
   redactor?: Redactor;
   log: Logger;
+  /** The operator console's options: given, the listener also serves it at `/` and `/ui/`. */
+  console?: ConsoleOptions;
 }
 
 /** A running admin listener. */
@@ -57,6 +61,9 @@ class AdminError extends Error {
 export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
   const { store, log, redactor } = options;
   let check = await tokenChecker(options.token);
+  const web: Console | null = options.console
+    ? await createConsole(options.token, options.console)
+    : null;
   const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
     new Response(redactor ? redactor.stringify(body) : JSON.stringify(body), {
       status,
@@ -154,6 +161,9 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
   }
 
   async function handle(request: Request): Promise<Response> {
+    // The console answers its own pages (it logs them); requests with a token are the API's.
+    const page = await web?.handle(request);
+    if (page) return page;
     const started = performance.now();
     const url = new URL(request.url);
     const segments = url.pathname.split("/").filter((s) => s !== "").map(decodeSegment);
@@ -203,8 +213,10 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
     url,
     async setToken(token: string) {
       check = await tokenChecker(token);
+      await web?.setToken(token);
     },
     async stop() {
+      web?.close();
       await server.close();
     },
   };
