@@ -2,7 +2,7 @@
 // cursor; and the confirmation that states how many dead deliveries a bulk replay makes due.
 
 import type { JSX } from "preact";
-import type { DeliveryFilter, DeliveryStatus } from "../../store.ts";
+import { type DeliveryFilter, type DeliveryStatus, parseCursor } from "../../store.ts";
 import {
   ActionForm,
   Csrf,
@@ -14,7 +14,7 @@ import {
   Time,
 } from "../layout.tsx";
 import type { ConsoleOptions } from "../options.ts";
-import { newestHref, PAGE_SIZE, parseCursor, STATUS_LABELS, STATUSES } from "./events.tsx";
+import { newestHref, PAGE_SIZE, STATUS_LABELS, STATUSES } from "./events.tsx";
 
 /** The most dead deliveries one bulk replay makes due again (as the admin API's replay-dead). */
 export const MAX_BULK_REPLAY = 100_000;

@@ -3,7 +3,7 @@
 
 import type { JSX } from "preact";
 import { KNOWN_EVENT_NAMES, UNKNOWN_EVENT } from "../../events.ts";
-import type { DeliveryStatus, EventQuery } from "../../store.ts";
+import { type DeliveryStatus, type EventQuery, parseCursor } from "../../store.ts";
 import { Layout, type PageContext, TableWrap, Time } from "../layout.tsx";
 import type { ConsoleOptions } from "../options.ts";
 
@@ -186,12 +186,6 @@ export function eventQuery(
     else query.after = { receivedAt: cursor.at, id: cursor.id };
   }
   return { query, problems };
-}
-
-/** A keyset cursor "<ms>.<id>" as made by the pages, or null. */
-export function parseCursor(text: string): { at: number; id: string } | null {
-  const match = /^(\d{1,15})\.(.{1,200})$/.exec(text);
-  return match ? { at: Number(match[1]), id: match[2]! } : null;
 }
 
 /** The same filters without the cursor. */
