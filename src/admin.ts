@@ -1,14 +1,24 @@
 // The admin API: a separate listener (127.0.0.1 by default) for operators and scripts to look
-// into the store and act on it — events, deliveries with their attempts, replays, enabling a
-// destination. Every request needs the bearer token, compared in constant time; a failed check
-// is answered 401 with nothing more.
+// into the store and act on it — events, deliveries with their attempts, replays, enabling,
+// pausing and resuming a destination. Every request needs the bearer token, compared in
+// constant time; a failed check is answered 401 with nothing more.
 
 import { type Console, createConsole } from "./console/console.ts";
 import type { ConsoleOptions } from "./console/options.ts";
 import { listen } from "./listener.ts";
 import type { Logger } from "./log.ts";
 import type { Redactor } from "./redact.ts";
-import type { DeliveryFilter, DeliveryStatus, Store } from "./store.ts";
+import {
+  type DeliveryCursor,
+  type DeliveryFilter,
+  type DeliveryStatus,
+  type EventCursor,
+  type EventQuery,
+  formatEventCursor,
+  parseCursor,
+  type Store,
+} from "./store.ts";
+import type { DestinationState } from "./worker.ts";
 
 /** What the admin API acts on. */
 export interface AdminOptions {
@@ -22,6 +32,10 @@ export interface AdminOptions {
   replayed: () => void;
   /** A destination was enabled in the store: let the worker re-read it now. */
   enabled: () => Promise<void>;
+  /** A destination was paused or resumed: let the worker re-read it now (default: `enabled`). */
+  paused?: () => Promise<void>;
+  /** Each destination's state as the worker sees it, shown by GET /destinations when given. */
+  states?: () => ReadonlyMap<string, DestinationState>;
   /** Takes the config's secrets out of every answer (an attempt's error may repeat one). */
   redactor?: Redactor;
   log: Logger;
@@ -75,11 +89,9 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
     const [head, id, action] = segments;
     if (head === "events" && segments.length === 1) {
       allow(method, "GET");
-      const type = url.searchParams.get("type");
-      const events = await store.listEvents({
-        ...(type ? { type } : {}),
-        limit: limitOf(url),
-      });
+      const query = eventQueryOf(url);
+      const events = await store.searchEvents(query);
+      const last = events.at(-1);
       return json(200, {
         events: events.map((e) => ({
           id: e.id,
@@ -87,6 +99,9 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
           receivedAt: e.receivedAt,
           routedAt: e.routedAt,
         })),
+        next: events.length === query.limit && last !== undefined
+          ? formatEventCursor({ receivedAt: last.receivedAt, id: last.id })
+          : null,
       });
     }
     if (head === "events" && segments.length === 2) {
@@ -105,7 +120,28 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
     }
     if (head === "deliveries" && segments.length === 1) {
       allow(method, "GET");
-      return json(200, { deliveries: await store.listDeliveries(filterOf(url)) });
+      const filter = filterOf(url);
+      const after = url.searchParams.get("after");
+      const order = url.searchParams.get("order");
+      if (order !== null && order !== "newest" && order !== "oldest") {
+        throw new AdminError(400, "order takes newest or oldest");
+      }
+      if (after === null && order !== "newest") {
+        return json(200, { deliveries: await store.listDeliveries(filter) });
+      }
+      if (order === "oldest") throw new AdminError(400, "after pages newest first");
+      const cursor = after === null ? undefined : deliveryCursorOf(after);
+      const deliveries = await store.searchDeliveries({
+        ...filter,
+        ...(cursor ? { after: cursor } : {}),
+      });
+      const last = deliveries.at(-1);
+      return json(200, {
+        deliveries,
+        next: deliveries.length === filter.limit && last !== undefined
+          ? `${last.createdAt}.${last.id}`
+          : null,
+      });
     }
     if (head === "deliveries" && id === "replay-dead" && segments.length === 2) {
       allow(method, "POST");
@@ -137,16 +173,36 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
     if (head === "destinations" && segments.length === 1) {
       allow(method, "GET");
       const disabled = new Map((await store.disabledDestinations()).map((d) => [d.name, d]));
+      const paused = new Map((await store.pausedDestinations()).map((d) => [d.name, d.at]));
       const depth = new Map((await store.queueStats()).map((s) => [s.destination, s.depth]));
+      const states = options.states?.();
       return json(200, {
-        destinations: options.destinations().map((d) => ({
-          ...d,
-          disabled: disabled.has(d.name)
-            ? { at: disabled.get(d.name)!.at, reason: disabled.get(d.name)!.reason }
-            : null,
-          queued: depth.get(d.name) ?? 0,
-        })),
+        destinations: options.destinations().map((d) => {
+          const state = states?.get(d.name);
+          return {
+            ...d,
+            disabled: disabled.has(d.name)
+              ? { at: disabled.get(d.name)!.at, reason: disabled.get(d.name)!.reason }
+              : null,
+            paused: paused.has(d.name) ? { at: paused.get(d.name)! } : null,
+            queued: depth.get(d.name) ?? 0,
+            ...(state ? { state: state.state, until: state.until, inFlight: state.inFlight } : {}),
+          };
+        }),
       });
+    }
+    if (
+      head === "destinations" && (action === "pause" || action === "resume") &&
+      segments.length === 3
+    ) {
+      allow(method, "POST");
+      if (!options.destinations().some((d) => d.name === id)) {
+        throw new AdminError(404, `No destination "${id}"`);
+      }
+      const pause = action === "pause";
+      const changed = await store.setPaused(id!, pause, Date.now());
+      if (changed) await (options.paused ?? options.enabled)();
+      return json(200, { name: id, paused: pause, changed });
     }
     if (head === "destinations" && action === "enable" && segments.length === 3) {
       allow(method, "POST");
@@ -277,6 +333,60 @@ function filterOf(url: URL): DeliveryFilter {
   };
 }
 
+/** The query of GET /events; each parameter narrows. */
+function eventQueryOf(url: URL): EventQuery {
+  const params = url.searchParams;
+  const text = (name: string) => {
+    const value = params.get(name);
+    return value === null || value === "" ? undefined : value;
+  };
+  const status = text("status");
+  if (status !== undefined && !STATUSES.includes(status as DeliveryStatus)) {
+    throw new AdminError(400, `status takes one of ${STATUSES.join(", ")}`);
+  }
+  const since = timeOf(params, "since");
+  const until = timeOf(params, "until");
+  const after = text("after");
+  let cursor: EventCursor | undefined;
+  if (after !== undefined) {
+    const parsed = parseCursor(after);
+    if (parsed === null) throw new AdminError(400, "after takes a cursor <receivedAt>.<id>");
+    cursor = { receivedAt: parsed.at, id: parsed.id };
+  }
+  const query: EventQuery = { limit: limitOf(url) };
+  const type = text("type");
+  const destination = text("destination");
+  const deal = text("deal");
+  const influencer = text("influencer");
+  if (type !== undefined) query.type = type;
+  if (status !== undefined) query.status = status as DeliveryStatus;
+  if (destination !== undefined) query.destination = destination;
+  if (deal !== undefined) query.dealOrCollab = deal;
+  if (influencer !== undefined) query.influencer = influencer;
+  if (since !== undefined) query.since = since;
+  if (until !== undefined) query.until = until;
+  if (cursor !== undefined) query.after = cursor;
+  return query;
+}
+
+/** A time parameter: an ISO date or milliseconds since the epoch. */
+function timeOf(params: URLSearchParams, name: string): number | undefined {
+  const value = params.get(name);
+  if (value === null || value === "") return undefined;
+  if (/^[0-9]{1,16}$/.test(value)) return Number(value);
+  const date = Date.parse(value);
+  if (Number.isNaN(date)) {
+    throw new AdminError(400, `${name} takes an ISO date or milliseconds since the epoch`);
+  }
+  return date;
+}
+
+function deliveryCursorOf(text: string): DeliveryCursor {
+  const parsed = parseCursor(text);
+  if (parsed === null) throw new AdminError(400, "after takes a cursor <createdAt>.<id>");
+  return { createdAt: parsed.at, id: parsed.id };
+}
+
 function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
@@ -293,5 +403,6 @@ function pathLabel(segments: string[]): string {
   if (id === undefined) return `/${head}`;
   if (id === "replay-dead" && action === undefined) return `/${head}/replay-dead`;
   if (action === undefined) return `/${head}/:id`;
-  return `/${head}/:id/${action === "replay" || action === "enable" ? action : "other"}`;
+  const known = ["replay", "enable", "pause", "resume"];
+  return `/${head}/:id/${known.includes(action) ? action : "other"}`;
 }

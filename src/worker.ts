@@ -26,6 +26,20 @@ import type { Completion, LeasedDelivery, NewDelivery, Store } from "./store.ts"
 /** How long accepted bodies are remembered to answer replays as duplicates: 7 days. */
 export const REPLAY_WINDOW_MS = 7 * 86_400_000;
 
+/**
+ * Where a destination stands, as the console's overview shows it: "off" when the config does not
+ * enable it, "disabled" when its endpoint said it is gone, "paused" by hand, "waiting" for the
+ * service's Retry-After (`until`), "delivering" with attempts in flight, "retrying" when its last
+ * attempt failed and is to be tried again, "idle" otherwise.
+ */
+export interface DestinationState {
+  state: "delivering" | "retrying" | "waiting" | "paused" | "disabled" | "off" | "idle";
+  /** When a "waiting" destination may send again (ms); null in every other state. */
+  until: number | null;
+  /** Attempts in flight now. */
+  inFlight: number;
+}
+
 /** Options of {@linkcode Dispatcher}. */
 export interface DispatcherOptions {
   store: Store;
@@ -90,6 +104,7 @@ export class Dispatcher {
   #maintainDone: Promise<void> = Promise.resolve();
   #lanes = new Map<string, Lane>();
   #disabled = new Set<string>();
+  #paused = new Set<string>();
   #abort = new AbortController();
   #pending: Completion[] = [];
   #flushing: Promise<void> | null = null;
@@ -181,18 +196,59 @@ export class Dispatcher {
     for (const lane of this.#lanes.values()) lane.wake.notify();
   }
 
-  /** Re-reads which destinations are disabled (the CLI may enable one in another process). */
+  /**
+   * Re-reads which destinations are disabled or paused by hand (the CLI, the admin API or another
+   * relay may change either); lanes that may deliver again look at once.
+   */
   async refreshDisabled(): Promise<void> {
-    const disabled = await this.#options.store.disabledDestinations();
-    const names = new Set(disabled.map((d) => d.name));
-    const enabledAgain = [...this.#disabled].filter((name) => !names.has(name));
-    this.#disabled = names;
-    for (const name of enabledAgain) this.#lanes.get(name)?.wake.notify();
+    const { store } = this.#options;
+    const [disabled, paused] = await Promise.all([
+      store.disabledDestinations(),
+      store.pausedDestinations(),
+    ]);
+    const disabledNow = new Set(disabled.map((d) => d.name));
+    const pausedNow = new Set(paused.map((d) => d.name));
+    const freed = [...this.#disabled, ...this.#paused].filter((name) =>
+      !disabledNow.has(name) && !pausedNow.has(name)
+    );
+    this.#disabled = disabledNow;
+    this.#paused = pausedNow;
+    for (const name of freed) this.#lanes.get(name)?.wake.notify();
+  }
+
+  /** Re-reads paused (and disabled) destinations now, after a pause or resume. */
+  refreshPaused(): Promise<void> {
+    return this.refreshDisabled();
   }
 
   /** Whether a destination is disabled in the store. */
   isDisabled(name: string): boolean {
     return this.#disabled.has(name);
+  }
+
+  /** Whether a destination is paused by hand. */
+  isPaused(name: string): boolean {
+    return this.#paused.has(name);
+  }
+
+  /** Each configured destination's state, from what its lane knows now. */
+  destinationStates(): Map<string, DestinationState> {
+    const states = new Map<string, DestinationState>();
+    const t = this.#options.now();
+    for (const [name, runtime] of this.#options.runtime().destinations) {
+      const lane = this.#lanes.get(name);
+      const inFlight = lane?.inFlight ?? 0;
+      const state = (s: DestinationState["state"], until: number | null = null) =>
+        states.set(name, { state: s, until, inFlight });
+      if (!runtime.enabled) state("off");
+      else if (this.#disabled.has(name)) state("disabled");
+      else if (this.#paused.has(name)) state("paused");
+      else if (lane !== undefined && t < lane.pausedUntil) state("waiting", lane.pausedUntil);
+      else if (inFlight > 0) state("delivering");
+      else if (lane?.failing) state("retrying");
+      else state("idle");
+    }
+    return states;
   }
 
   /**
@@ -229,7 +285,7 @@ export class Dispatcher {
     return this.#abort.signal;
   }
 
-  /** Re-reads disabled destinations every few polls and prunes old records hourly. */
+  /** Re-reads disabled and paused destinations every few polls and prunes old records hourly. */
   async #maintainLoop(): Promise<void> {
     const { log, pollMs } = this.#options;
     let nextPrune = this.#options.now() + 60_000;
@@ -339,9 +395,25 @@ class Lane {
   #dispatcher: Dispatcher;
   #inFlight = new Set<Promise<void>>();
   #pausedUntil = 0;
+  #failing = false;
   #tokens = 0;
   #tokensAt = 0;
   #adaptive = new AdaptiveLimit();
+
+  /** Attempts in flight now. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Until when the service's Retry-After holds the lane back (ms). */
+  get pausedUntil(): number {
+    return this.#pausedUntil;
+  }
+
+  /** Whether the last attempt failed and its delivery waits for another. */
+  get failing(): boolean {
+    return this.#failing;
+  }
 
   /** Attempts this lane keeps in flight now. */
   limit(runtime: DestinationRuntime): number {
@@ -362,7 +434,9 @@ class Lane {
       const runtime = d.options.runtime().destinations.get(this.name);
       if (runtime === undefined || !runtime.enabled) break;
       try {
-        if (d.isDisabled(this.name)) {
+        // Paused by hand, or disabled: nothing is leased, so deliveries wait with their attempts
+        // unspent; refreshDisabled wakes the lane when either ends.
+        if (d.isDisabled(this.name) || d.isPaused(this.name)) {
           await this.wake.wait(pollMs * 4);
           continue;
         }
@@ -539,6 +613,7 @@ class Lane {
       const pause = Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS);
       this.#pausedUntil = Math.max(this.#pausedUntil, finished + pause);
     }
+    this.#failing = decision.status === "failed";
     await d.complete({
       deliveryId: delivery.id,
       status: decision.status,

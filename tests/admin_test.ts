@@ -218,14 +218,23 @@ Deno.test("the admin API enables a destination disabled because its endpoint was
     await eventually(async () => (await relay.store.disabledDestinations()).length === 1);
     const listed = await (await admin("/destinations")).json();
     assert.equal(listed.destinations.length, 1);
-    const [sink] = listed.destinations;
+    const [{ state, until, inFlight, ...sink }] = listed.destinations;
     assert.deepEqual({ ...sink, disabled: { ...sink.disabled, at: 0 } }, {
       name: "sink",
       type: "http",
       enabled: true,
       disabled: { at: 0, reason: "HTTP 410: gone" },
+      paused: null,
       queued: 1,
     });
+    // The worker's view, when the relay passes it to the admin API.
+    if (state !== undefined) {
+      assert.deepEqual({ state, until, inFlight }, {
+        state: "disabled",
+        until: null,
+        inFlight: 0,
+      });
+    }
     assert.equal(typeof sink.disabled.at, "number");
     gone = false;
     const enabled = await admin("/destinations/sink/enable", { method: "POST" });
@@ -286,6 +295,133 @@ Deno.test("a reload replaces the admin token", async () => {
     const rotated = await admin("/destinations", {}, `${TOKEN}-rotated`);
     assert.equal(rotated.status, 200);
     await rotated.body?.cancel();
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("the admin API pauses and resumes a destination, and the worker re-reads it at once", async () => {
+  const { relay, admin, close, sink } = await adminRelay(() => ({ status: 200 }));
+  try {
+    const pause = await admin("/destinations/sink/pause", { method: "POST" });
+    assert.deepEqual(await pause.json(), { name: "sink", paused: true, changed: true });
+    assert.equal(relay.dispatcher.isPaused("sink"), true, "the worker knows before the answer");
+    const again = await admin("/destinations/sink/pause", { method: "POST" });
+    assert.deepEqual(await again.json(), { name: "sink", paused: true, changed: false });
+    const [listed] = (await (await admin("/destinations")).json()).destinations;
+    assert.equal(typeof listed.paused.at, "number");
+    assert.deepEqual(Object.keys(listed.paused), ["at"]);
+    assert.deepEqual((await relay.store.pausedDestinations()).map((p) => p.name), ["sink"]);
+
+    await post(relay.url, "/hooks/product_sent", freshSample("product_sent"));
+    await eventually(async () => (await relay.store.listDeliveries({})).length === 1);
+    const resume = await admin("/destinations/sink/resume", { method: "POST" });
+    assert.deepEqual(await resume.json(), { name: "sink", paused: false, changed: true });
+    assert.equal(relay.dispatcher.isPaused("sink"), false);
+    await sink.waitFor(1);
+    await eventually(async () =>
+      (await relay.store.listDeliveries({ status: "delivered" })).length === 1
+    );
+    const [after] = (await (await admin("/destinations")).json()).destinations;
+    assert.equal(after.paused, null);
+    const twice = await admin("/destinations/sink/resume", { method: "POST" });
+    assert.equal((await twice.json()).changed, false);
+    for (const action of ["pause", "resume"]) {
+      const unknown = await admin(`/destinations/nosuch/${action}`, { method: "POST" });
+      assert.equal(unknown.status, 404);
+      assert.deepEqual(await unknown.json(), { ok: false, error: 'No destination "nosuch"' });
+      const get = await admin(`/destinations/sink/${action}`);
+      assert.equal(get.status, 405);
+      await get.body?.cancel();
+    }
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("GET /events narrows by type, status, destination, deal, influencer and time, and pages with next", async () => {
+  const { relay, admin, adminStatus, close } = await adminRelay(() => ({ status: 200 }));
+  try {
+    const sent: string[] = [];
+    for (
+      const [n, deal, name] of [[1, "deal-a", "Anna Lee"], [2, "deal-b", "Bob Ray"], [
+        3,
+        "deal-a",
+        "Cara Anna",
+      ]] as const
+    ) {
+      const body = freshSample("product_sent", {
+        test_nonce: n,
+        deal_id: deal,
+        deal_info: { full_name: name },
+      });
+      sent.push(String((await post(relay.url, "/hooks/product_sent", body)).json["id"]));
+    }
+    await eventually(async () =>
+      (await relay.store.listDeliveries({ status: "delivered" })).length === 3
+    );
+    const list = async (query: string) => {
+      const answer = await (await admin(`/events?${query}`)).json();
+      return { ids: answer.events.map((e: { id: string }) => e.id), next: answer.next };
+    };
+    const [first, second, third] = sent;
+    assert.deepEqual(await list(""), { ids: [third, second, first], next: null });
+    assert.deepEqual((await list("deal=deal-a")).ids, [third, first]);
+    assert.deepEqual((await list("influencer=ANNA")).ids, [third, first]);
+    assert.deepEqual((await list("influencer=bob&deal=deal-a")).ids, []);
+    assert.deepEqual((await list("type=new_max_bid")).ids, []);
+    assert.deepEqual((await list("status=delivered&destination=sink")).ids, [third, second, first]);
+    assert.deepEqual((await list("status=dead")).ids, []);
+    assert.deepEqual((await list("destination=other")).ids, []);
+    const secondAt = (await relay.store.getEvent(second!))!.receivedAt;
+    assert.deepEqual((await list(`since=${secondAt}`)).ids.includes(first), false);
+    assert.deepEqual(
+      (await list(`until=${new Date(secondAt).toISOString()}`)).ids.includes(second),
+      false,
+      "until is exclusive, and takes an ISO date too",
+    );
+
+    const page = await list("limit=2");
+    assert.deepEqual(page.ids, [third, second]);
+    assert.match(page.next, /^\d+\.evt_/);
+    const rest = await list(`limit=2&after=${encodeURIComponent(page.next)}`);
+    assert.deepEqual(rest, { ids: [first], next: null });
+    const full = await list(`limit=1&after=${encodeURIComponent(page.next)}`);
+    assert.deepEqual(full.ids, [first]);
+    assert.notEqual(full.next, null, "a full page says where the next one starts");
+    assert.deepEqual(await list(`after=${encodeURIComponent(full.next)}`), { ids: [], next: null });
+
+    for (const bad of ["after=nope", "status=lost", "since=yesterday", "until=soon"]) {
+      assert.equal(await adminStatus(`/events?${bad}`), 400, bad);
+    }
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("GET /deliveries pages newest first with order=newest and after, and keeps its oldest-first list", async () => {
+  const { relay, admin, adminStatus, close } = await adminRelay(() => ({ status: 200 }));
+  try {
+    for (const n of [1, 2, 3]) {
+      await post(relay.url, "/hooks/product_sent", freshSample("product_sent", { test_nonce: n }));
+    }
+    await eventually(async () =>
+      (await relay.store.listDeliveries({ status: "delivered" })).length === 3
+    );
+    const oldest = (await (await admin("/deliveries")).json()).deliveries.map((d: { id: string }) =>
+      d.id
+    );
+    const newest = [...oldest].reverse();
+    const page = await (await admin("/deliveries?order=newest&limit=2")).json();
+    assert.deepEqual(page.deliveries.map((d: { id: string }) => d.id), newest.slice(0, 2));
+    assert.match(page.next, /^\d+\.dlv_/);
+    const rest = await (await admin(
+      `/deliveries?limit=2&after=${encodeURIComponent(page.next)}&status=delivered`,
+    )).json();
+    assert.deepEqual(rest.deliveries.map((d: { id: string }) => d.id), newest.slice(2));
+    assert.equal(rest.next, null);
+    assert.equal(await adminStatus("/deliveries?after=x"), 400);
+    assert.equal(await adminStatus("/deliveries?order=sideways"), 400);
   } finally {
     await close();
   }

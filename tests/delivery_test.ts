@@ -492,3 +492,129 @@ Deno.test("a store error while disabling a gone destination does not end the rel
     other.close();
   }
 });
+
+Deno.test("a destination paused by hand gets nothing until resumed, then everything, across a restart; another is unaffected", async () => {
+  const dir = await Deno.makeTempDir();
+  const paused = new FakeServer(() => ({ status: 200 }));
+  const other = new FakeServer(() => ({ status: 200 }));
+  const config = testConfig(dir, {
+    destinations: {
+      paused: { type: "http", url: paused.url },
+      other: { type: "http", url: other.url },
+    },
+    routes: [{ name: "all", events: "*", to: ["paused", "other"] }],
+  });
+  let { relay } = await testRelay(config);
+  try {
+    assert.equal(await relay.store.setPaused("paused", true, Date.now()), true);
+    await relay.dispatcher.refreshPaused();
+    assert.equal(relay.dispatcher.destinationStates().get("paused")?.state, "paused");
+    for (const n of [1, 2]) {
+      await post(relay.url, "/hooks/product_sent", freshSample("product_sent", { test_nonce: n }));
+    }
+    // Both lanes were woken by the same events; the other one's deliveries are done.
+    await other.waitFor(2);
+    await eventually(async () =>
+      (await relay.store.listDeliveries({ destination: "other", status: "delivered" })).length ===
+        2
+    );
+    assert.equal(paused.received.length, 0, "a paused destination gets nothing");
+    const waiting = async () =>
+      (await relay.store.listDeliveries({ destination: "paused" })).map((d) => [
+        d.status,
+        d.attempts,
+      ]);
+    assert.deepEqual(await waiting(), [["pending", 0], ["pending", 0]], "they wait, unspent");
+
+    // The pause is the store's: a restarted relay keeps it.
+    await relay.stop();
+    ({ relay } = await testRelay(config));
+    assert.equal(relay.dispatcher.destinationStates().get("paused")?.state, "paused");
+    await post(relay.url, "/hooks/product_sent", freshSample("product_sent", { test_nonce: 3 }));
+    await other.waitFor(3);
+    await eventually(async () =>
+      (await relay.store.listDeliveries({ destination: "other", status: "delivered" })).length ===
+        3
+    );
+    assert.equal(paused.received.length, 0, "still nothing after the restart");
+    assert.deepEqual(await waiting(), [["pending", 0], ["pending", 0], ["pending", 0]]);
+
+    assert.equal(await relay.store.setPaused("paused", false, Date.now()), true);
+    await relay.dispatcher.refreshPaused();
+    await paused.waitFor(3);
+    await eventually(async () =>
+      (await relay.store.listDeliveries({ destination: "paused", status: "delivered" }))
+        .length === 3
+    );
+    assert.deepEqual(
+      paused.received.map((r) => JSON.parse(r.body).payload.test_nonce).sort(),
+      [1, 2, 3],
+      "every waiting delivery, once",
+    );
+    assert.equal(other.received.length, 3, "the other destination got each event once");
+  } finally {
+    await relay.stop();
+    await paused.close();
+    await other.close();
+  }
+});
+
+Deno.test("destinationStates() tells off, disabled, paused, waiting, retrying and idle apart", async () => {
+  const dir = await Deno.makeTempDir();
+  const busy = new FakeServer(() => ({
+    status: 429,
+    body: "slow down",
+    headers: { "retry-after": "120" },
+  }));
+  const failing = new FakeServer(() => ({ status: 503, body: "unavailable" }));
+  const gone = new FakeServer(() => ({ status: 410, body: "gone" }));
+  const fine = new FakeServer(() => ({ status: 200 }));
+  const retry = { schedule: ["0s", "1h"], jitter: 0 };
+  const config = testConfig(dir, {
+    destinations: {
+      busy: { type: "http", url: busy.url, retry },
+      failing: { type: "http", url: failing.url, retry },
+      gone: { type: "http", url: gone.url },
+      fine: { type: "http", url: fine.url },
+      held: { type: "http", url: fine.url },
+      off: { type: "http", url: fine.url, enabled: false },
+    },
+    routes: [{ name: "all", events: "*", to: ["busy", "failing", "gone", "fine"] }],
+  });
+  const { relay } = await testRelay(config);
+  try {
+    await relay.store.setPaused("held", true, Date.now());
+    await relay.dispatcher.refreshPaused();
+    const before = Date.now();
+    await post(relay.url, "/hooks/product_sent", freshSample("product_sent"));
+    const states = () => Object.fromEntries(relay.dispatcher.destinationStates());
+    await eventually(
+      () => {
+        const now = states();
+        return now["busy"]?.state === "waiting" && now["failing"]?.state === "retrying" &&
+          now["gone"]?.state === "disabled" && fine.received.length === 1 &&
+          now["fine"]?.state === "idle";
+      },
+      10_000,
+      "every lane's first attempt",
+    );
+    const now = states();
+    assert.ok(now["busy"]!.until! >= before + 120_000, JSON.stringify(now["busy"]));
+    assert.deepEqual({ ...now, busy: { ...now["busy"], until: 0 } }, {
+      busy: { state: "waiting", until: 0, inFlight: 0 },
+      failing: { state: "retrying", until: null, inFlight: 0 },
+      gone: { state: "disabled", until: null, inFlight: 0 },
+      fine: { state: "idle", until: null, inFlight: 0 },
+      held: { state: "paused", until: null, inFlight: 0 },
+      off: { state: "off", until: null, inFlight: 0 },
+    });
+    assert.equal(
+      (await relay.store.listDeliveries({ destination: "fine" }))[0]?.status,
+      "delivered",
+      "fine delivered and is idle again",
+    );
+  } finally {
+    await relay.stop();
+    for (const server of [busy, failing, gone, fine]) await server.close();
+  }
+});
