@@ -9,7 +9,13 @@ import {
   renderCommand,
   schemaCommand,
 } from "./src/cli/config_commands.ts";
-import { deliveriesCommand, enableCommand, replayCommand } from "./src/cli/store_commands.ts";
+import {
+  deliveriesCommand,
+  enableCommand,
+  pauseCommand,
+  replayCommand,
+  resumeCommand,
+} from "./src/cli/store_commands.ts";
 import {
   registerCommand,
   sendTestCommand,
@@ -31,6 +37,8 @@ Commands:
   deliveries  List deliveries in the store
   replay      Deliver a delivery again, or every dead one
   enable      Enable a destination that was disabled because its endpoint was gone
+  pause       Pause a destination by hand: its deliveries wait until resumed
+  resume      Resume a destination paused by hand
   render      Show exactly what an event would send to each destination (sends nothing)
   send-test   Send correctly signed sample events to a running relay
   register    Register the relay's URLs with Influencer Hero (one per event type)
@@ -51,6 +59,8 @@ const COMMANDS: Record<string, Command> = {
   deliveries: deliveriesCommand,
   replay: replayCommand,
   enable: enableCommand,
+  pause: pauseCommand,
+  resume: resumeCommand,
   render: renderCommand,
   "send-test": sendTestCommand,
   register: registerCommand,

@@ -29,6 +29,8 @@ Deno.test("every command has --help", async () => {
       "deliveries",
       "replay",
       "enable",
+      "pause",
+      "resume",
       "render",
       "send-test",
       "register",
@@ -41,7 +43,18 @@ Deno.test("every command has --help", async () => {
     assert.match(stdout, new RegExp(`Usage: hero-relay ${command}`), command);
   }
   const { stdout } = await runCli(["--help"]);
-  for (const command of ["serve", "check", "deliveries", "replay", "enable", "render"]) {
+  for (
+    const command of [
+      "serve",
+      "check",
+      "deliveries",
+      "replay",
+      "enable",
+      "pause",
+      "resume",
+      "render",
+    ]
+  ) {
     assert.match(stdout, new RegExp(`\\n  ${command} `), command);
   }
 });
@@ -156,6 +169,71 @@ Deno.test("deliveries, replay and enable work on the store of a running relay", 
     assert.equal(enable.code, 0);
     assert.match(enable.stdout, /Enabled "crm"/);
     assert.equal((await relay.store.disabledDestinations()).length, 0);
+  } finally {
+    await relay.stop();
+    await sink.close();
+  }
+});
+
+Deno.test("pause and resume hold a running relay's deliveries to a destination and let them go, shown by deliveries and check", async () => {
+  const dir = await Deno.makeTempDir();
+  const sink = new FakeServer(() => ({ status: 200 }));
+  const raw = {
+    listen: { hostname: "127.0.0.1", port: 0 },
+    influencer_hero: { signing_secrets: [SECRET] },
+    store: { sqlite: `${dir}/relay.db` },
+    destinations: { crm: { type: "http", url: sink.url } },
+    routes: [{ name: "all", events: "*", to: ["crm"] }],
+  };
+  const path = `${dir}/config.json`;
+  await Deno.writeTextFile(path, JSON.stringify(raw));
+  const { relay } = await testRelay(
+    parseConfig(JSON.stringify(raw), path, { env: () => undefined }),
+  );
+  try {
+    const pause = await runCli(["pause", "crm", "--config", path]);
+    assert.equal(pause.code, 0, pause.stderr);
+    assert.match(pause.stdout, /Paused "crm": its deliveries wait until "hero-relay resume crm"/);
+    assert.deepEqual((await relay.store.pausedDestinations()).map((p) => p.name), ["crm"]);
+    const again = await runCli(["pause", "crm", "--config", path]);
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, /"crm" was already paused/);
+    // The relay's maintenance loop re-reads what another process wrote.
+    await eventually(() => relay.dispatcher.isPaused("crm"), 10_000, "the relay to see it");
+    await post(relay.url, "/hooks/product_sent", freshSample("product_sent"));
+    await eventually(async () => (await relay.store.listDeliveries({})).length === 1);
+
+    const table = await runCli(["deliveries", "--config", path]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /crm\s+pending\s+0/);
+    assert.match(
+      table.stdout,
+      /Destination "crm" is paused by hand since \S+Z; deliveries wait: run "hero-relay resume crm"/,
+    );
+    const check = await runCli(["check", "--config", path]);
+    assert.equal(check.code, 0, check.stderr);
+    assert.match(check.stdout, /crm \(http\) .*\[paused by hand since/);
+    assert.match(check.stdout, /all → crm \[paused\]/);
+    assert.equal(sink.received.length, 0);
+
+    const resume = await runCli(["resume", "crm", "--config", path]);
+    assert.equal(resume.code, 0, resume.stderr);
+    assert.match(resume.stdout, /Resumed "crm": its waiting deliveries are sent/);
+    await sink.waitFor(1);
+    await eventually(async () =>
+      (await relay.store.listDeliveries({ status: "delivered" })).length === 1
+    );
+    const twice = await runCli(["resume", "crm", "--config", path]);
+    assert.match(twice.stdout, /"crm" was not paused/);
+    const after = await runCli(["deliveries", "--config", path]);
+    assert.doesNotMatch(after.stdout, /paused/);
+
+    const unknown = await runCli(["pause", "nosuch", "--config", path]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /No destination "nosuch" in ".*" \(defined: "crm"\)/);
+    const none = await runCli(["resume", "--config", path]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /Name one destination/);
   } finally {
     await relay.stop();
     await sink.close();

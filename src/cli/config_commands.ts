@@ -8,11 +8,12 @@ import { EVENT_TYPES, KNOWN_EVENT_NAMES } from "../events.ts";
 import { describeStore, openStore } from "../relay.ts";
 import { SAMPLES } from "../samples.ts";
 import { loadTemplates } from "../template.ts";
-import type { DisabledDestination } from "../store.ts";
+import type { DisabledDestination, PausedDestination } from "../store.ts";
 import {
   type Command,
   CONFIG_OPTION,
   describeGone,
+  describePaused,
   help,
   load,
   parse,
@@ -47,13 +48,17 @@ Options:
     out.push(`Listen: ${config.listen.hostname}:${config.listen.port}`);
     out.push(`Store: ${describeStore(config)}`, "");
     out.push("Destinations:");
-    const gone = new Map((await goneDestinations(config)).map((d) => [d.name, d]));
+    const held = await heldDestinations(config);
+    const gone = new Map(held.disabled.map((d) => [d.name, d]));
+    const paused = new Map(held.paused.map((d) => [d.name, d]));
     for (const [name, entry] of Object.entries(config.destinations)) {
       const target = "url" in entry ? ` ${entry.url ? maskUrl(entry.url) : "(no URL set)"}` : "";
       const state = !isEnabled(entry)
         ? " [disabled in the config]"
         : gone.has(name)
         ? ` [${describeGone(gone.get(name)!)}]`
+        : paused.has(name)
+        ? ` [${describePaused(paused.get(name)!)}]`
         : "";
       out.push(`  ${name} (${entry.type})${target}${state}`);
     }
@@ -68,7 +73,8 @@ Options:
         .flatMap((r) =>
           r.to.map((d) => {
             const enabled = runtime.destinations.get(d)?.enabled && !gone.has(d);
-            return `${r.name}${r.when ? " (when …)" : ""} → ${d}${enabled ? "" : " [disabled]"}`;
+            const state = !enabled ? " [disabled]" : paused.has(d) ? " [paused]" : "";
+            return `${r.name}${r.when ? " (when …)" : ""} → ${d}${state}`;
           })
         ).join(", ") || "(unrouted: stored only)";
     for (const type of types) out.push(`  ${type.padEnd(22)} ${targets(type)}`);
@@ -199,20 +205,28 @@ function prettyBody(body: string): string {
 }
 
 /**
- * Destinations the relay disabled because their endpoint is gone, from the SQLite store if it
- * exists (check never creates a store, and does not connect to PostgreSQL).
+ * Destinations the relay disabled because their endpoint is gone, and those paused by hand, from
+ * the SQLite store if it exists (check never creates a store, and does not connect to PostgreSQL).
  */
-async function goneDestinations(config: Config): Promise<DisabledDestination[]> {
+async function heldDestinations(
+  config: Config,
+): Promise<{ disabled: DisabledDestination[]; paused: PausedDestination[] }> {
+  const none = { disabled: [], paused: [] };
   const path = config.store.sqlite;
-  if (config.store.postgres !== undefined || path === undefined || path === ":memory:") return [];
+  if (config.store.postgres !== undefined || path === undefined || path === ":memory:") {
+    return none;
+  }
   try {
     Deno.lstatSync(path);
   } catch {
-    return [];
+    return none;
   }
   const store = await openStore(config);
   try {
-    return await store.disabledDestinations();
+    return {
+      disabled: await store.disabledDestinations(),
+      paused: await store.pausedDestinations(),
+    };
   } finally {
     await store.close();
   }

@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { type Config, configSecrets, loadConfig, type ParseOptions } from "../config.ts";
 import { writeStderr, writeStdout } from "../log.ts";
 import { Redactor } from "../redact.ts";
-import type { DisabledDestination } from "../store.ts";
+import type { DisabledDestination, PausedDestination } from "../store.ts";
 
 export const CONFIG_OPTION = {
   config: { type: "string", short: "c", default: "./config.json" },
@@ -28,6 +28,13 @@ export function describeGone(gone: DisabledDestination): string {
     new Date(gone.at).toISOString().replace(/\.\d+Z$/, "Z")
   } because its endpoint is gone (${gone.reason}); deliveries wait: fix it, then run ` +
     `"hero-relay enable ${gone.name}"`;
+}
+
+/** "paused by hand since …; …", for check and deliveries. */
+export function describePaused(paused: PausedDestination): string {
+  return `paused by hand since ${
+    new Date(paused.at).toISOString().replace(/\.\d+Z$/, "Z")
+  }; deliveries wait: run "hero-relay resume ${paused.name}"`;
 }
 
 export type Options = Parameters<typeof parseArgs>[0] extends infer T

@@ -1,4 +1,5 @@
-// Commands on the store of a running or stopped relay: `deliveries`, `replay`, `enable`.
+// Commands on the store of a running or stopped relay: `deliveries`, `replay`, `enable`,
+// `pause`, `resume`.
 
 import { parseDuration } from "../config.ts";
 import { openStore } from "../relay.ts";
@@ -7,6 +8,7 @@ import {
   type Command,
   CONFIG_OPTION,
   describeGone,
+  describePaused,
   help,
   load,
   parse,
@@ -79,7 +81,10 @@ Options:
       const gone = (await store.disabledDestinations()).map((d) =>
         `Destination "${d.name}" is ${describeGone(d)}\n`
       );
-      print(formatTable(table) + `${rows.length} deliveries\n` + gone.join(""));
+      const paused = (await store.pausedDestinations()).map((d) =>
+        `Destination "${d.name}" is ${describePaused(d)}\n`
+      );
+      print(formatTable(table) + `${rows.length} deliveries\n` + gone.join("") + paused.join(""));
       return 0;
     } finally {
       await store.close();
@@ -192,6 +197,65 @@ Options:
     }
   },
 };
+
+export const pauseCommand: Command = {
+  usage: `Usage: hero-relay pause <destination> [--config PATH]
+
+Pauses a destination by hand: nothing more is sent to it until "hero-relay resume", across
+restarts of the relay. Its deliveries wait with their attempts unspent; one already being
+attempted finishes. A running relay stops within a few seconds.
+
+Options:
+-c, --config PATH  Config file naming the store (default ./config.json)
+-h, --help         Show this help
+`,
+  run: (args) => setPaused(args, true),
+};
+
+export const resumeCommand: Command = {
+  usage: `Usage: hero-relay resume <destination> [--config PATH]
+
+Resumes a destination paused with "hero-relay pause": its waiting deliveries are sent, a
+running relay starting within a few seconds.
+
+Options:
+-c, --config PATH  Config file naming the store (default ./config.json)
+-h, --help         Show this help
+`,
+  run: (args) => setPaused(args, false),
+};
+
+async function setPaused(args: string[], pause: boolean): Promise<number> {
+  const { values, positionals } = parse(args, CONFIG_OPTION, true);
+  if (values.help) return help(pause ? pauseCommand.usage : resumeCommand.usage);
+  if (positionals.length !== 1) throw new UsageError("Name one destination");
+  const name = positionals[0]!;
+  const names = destinationNames(values.config);
+  if (!names.includes(name)) {
+    printError(
+      `No destination "${name}" in "${values.config}" (defined: ${
+        names.map((n) => `"${n}"`).join(", ") || "none"
+      })\n`,
+    );
+    return 1;
+  }
+  const store = await openExistingStore(values.config);
+  try {
+    const changed = await store.setPaused(name, pause, Date.now());
+    print(
+      pause
+        ? changed
+          ? `Paused "${name}": its deliveries wait until "hero-relay resume ${name}"\n`
+          : `"${name}" was already paused\n`
+        : changed
+        ? `Resumed "${name}": its waiting deliveries are sent\n`
+        : `"${name}" was not paused\n`,
+    );
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
 
 /**
  * Opens the store of the relay `configPath` describes, which must exist: a store command never
