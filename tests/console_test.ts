@@ -378,7 +378,7 @@ Deno.test("every page renders with seeded data, the security headers and valid s
       if (expected === 303) continue;
       assert.equal(answer.headers.get("content-security-policy"), CONTENT_SECURITY_POLICY, path);
       assert.equal(answer.headers.get("x-content-type-options"), "nosniff", path);
-      assert.equal(answer.headers.get("referrer-policy"), "no-referrer", path);
+      assert.equal(answer.headers.get("referrer-policy"), "same-origin", path);
       assert.equal(answer.headers.get("cache-control"), "no-store", path);
       assert.match(answer.headers.get("content-type")!, /^text\/html; charset=utf-8$/);
       const html = answer.text;

@@ -371,7 +371,12 @@ export class ServeProcess {
 
   async #lines(stream: ReadableStream<Uint8Array>, push: (line: string) => void): Promise<void> {
     let rest = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    for await (
+      const chunk of stream.pipeThrough(
+        // @types/node (which puppeteer-core brings) types the decoder's input as BufferSource.
+        new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>,
+      )
+    ) {
       const parts = (rest + chunk).split("\n");
       rest = parts.pop()!;
       for (const part of parts) push(part);

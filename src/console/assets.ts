@@ -108,8 +108,18 @@ ul.payload .key { font-weight: 600; }
 .login input { width: 100%; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden;
   clip: rect(0 0 0 0); white-space: nowrap; }
+td.wide { min-width: 16rem; }
+td .mono { overflow-wrap: anywhere; }
 @media (max-width: 40rem) {
   main { padding: .75rem; }
+  /* At phone width a table marked "stack" shows each row as a card, each cell under its label. */
+  table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden;
+    clip: rect(0 0 0 0); }
+  table.stack, table.stack tbody, table.stack tr, table.stack th, table.stack td {
+    display: block; width: 100%; min-width: 0; }
+  table.stack tr { border-bottom: 2px solid var(--line); padding: .4rem 0; }
+  table.stack th, table.stack td { border: 0; padding: .15rem .25rem; text-align: left; }
+  table.stack td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; }
   header.top form { margin-left: 0; }
   .field { min-width: 100%; }
   dl.facts { grid-template-columns: 1fr; }

@@ -407,7 +407,9 @@ export async function createConsole(token: string, options: ConsoleOptions): Pro
 const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "content-security-policy": CONTENT_SECURITY_POLICY,
   "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
+  // Not no-referrer: with it, Chromium sends "Origin: null" on the console's own form posts,
+  // which the origin check must refuse. same-origin keeps URLs (ids) from other sites all the same.
+  "referrer-policy": "same-origin",
   "x-frame-options": "DENY",
   "cross-origin-opener-policy": "same-origin",
   "cross-origin-resource-policy": "same-origin",

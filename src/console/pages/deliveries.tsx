@@ -94,7 +94,7 @@ export async function deliveriesPage(
         {problems.length === 0 && shown.length === 0 && <p>No deliveries match.</p>}
         {shown.length > 0 && (
           <TableWrap label="Deliveries">
-            <table>
+            <table class="stack">
               <caption class="visually-hidden">Deliveries, newest first</caption>
               <thead>
                 <tr>
@@ -114,30 +114,30 @@ export async function deliveriesPage(
                     <th scope="row">
                       <Time at={d.createdAt} />
                     </th>
-                    <td>{d.destination}</td>
-                    <td>
+                    <td data-label="Destination">{d.destination}</td>
+                    <td data-label="Event">
                       <a href={`/ui/events/${encodeURIComponent(d.eventId)}`}>{d.eventType}</a>
                     </td>
-                    <td>
+                    <td data-label="Status">
                       <StatusBadge status={d.status} />
                     </td>
-                    <td class="num">{d.attempts}</td>
-                    <td>
+                    <td data-label="Attempts" class="num">{d.attempts}</td>
+                    <td data-label="Next attempt">
                       {d.status === "pending" || d.status === "failed"
                         ? d.nextAt <= context.now
                           ? "due now"
                           : `in ${formatSpan(d.nextAt - context.now)}`
                         : <span class="muted">none</span>}
                     </td>
-                    <td class="mono">
+                    <td data-label="Last error" class="mono">
                       {d.lastError === null ? "" : options.redactor.redact(d.lastError)}
                     </td>
-                    <td>
+                    <td data-label="Action">
                       <ActionForm
                         action={`/ui/deliveries/${encodeURIComponent(d.id)}/replay`}
                         csrf={csrf}
                         label="Replay"
-                        ariaLabel={`Replay the delivery of ${d.eventType} to ${d.destination}`}
+                        ariaLabel={`Replay ${d.eventType} to ${d.destination}`}
                         fields={{ back }}
                       />
                     </td>

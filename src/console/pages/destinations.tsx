@@ -19,7 +19,7 @@ export async function destinationsPage(
       {rows.length === 0 && <p>The config has no destinations.</p>}
       {rows.length > 0 && (
         <TableWrap label="Destinations">
-          <table>
+          <table class="stack">
             <thead>
               <tr>
                 <th scope="col">Destination</th>
@@ -35,8 +35,8 @@ export async function destinationsPage(
                 return (
                   <tr key={row.name}>
                     <th scope="row">{row.name}</th>
-                    <td>{row.type}</td>
-                    <td>
+                    <td data-label="Type">{row.type}</td>
+                    <td data-label="State">
                       <span class={`badge ${stateKind(row.state)}`}>{row.label}</span>
                       {row.gone && (
                         <p class="muted">
@@ -50,15 +50,15 @@ export async function destinationsPage(
                         </p>
                       )}
                     </td>
-                    <td class="num">{row.queue.depth}</td>
-                    <td>
+                    <td data-label="Queued" class="num">{row.queue.depth}</td>
+                    <td data-label="Actions">
                       <div class="actions">
                         {row.gone && (
                           <ActionForm
                             action={`${path}/enable`}
                             csrf={csrf}
                             label="Enable"
-                            ariaLabel={`Enable ${row.name} again`}
+                            ariaLabel={`Enable ${row.name}`}
                             kind="primary"
                           />
                         )}

@@ -177,7 +177,7 @@ function DeliveryHistory(props: {
           action={`/ui/deliveries/${encodeURIComponent(d.id)}/replay`}
           csrf={props.csrf}
           label="Replay this delivery"
-          ariaLabel={`Replay the delivery to ${d.destination}`}
+          ariaLabel={`Replay this delivery, to ${d.destination}`}
           fields={{ back: props.back }}
         />
       </div>

@@ -106,7 +106,7 @@ export async function eventsPage(
         )}
         {shown.length > 0 && (
           <TableWrap label="Events">
-            <table>
+            <table class="stack">
               <caption class="visually-hidden">Events, newest first</caption>
               <thead>
                 <tr>
@@ -120,12 +120,12 @@ export async function eventsPage(
               <tbody>
                 {shown.map((e) => (
                   <tr key={e.id}>
-                    <td>
+                    <td data-label="Received">
                       <Time at={e.receivedAt} />
                     </td>
-                    <td>{e.type}</td>
-                    <td>{e.facets?.influencer ?? ""}</td>
-                    <td class="mono">
+                    <td data-label="Type">{e.type}</td>
+                    <td data-label="Influencer">{e.facets?.influencer ?? ""}</td>
+                    <td data-label="Deal / collab" class="mono">
                       {[e.facets?.dealId, e.facets?.collabId].filter((v) => v).join(" / ")}
                     </td>
                     <th scope="row">

@@ -29,7 +29,7 @@ export async function overviewPage(
         {rows.length === 0 && <p>The config has no destinations.</p>}
         {rows.length > 0 && (
           <TableWrap label="Destinations">
-            <table>
+            <table class="stack">
               <thead>
                 <tr>
                   <th scope="col">Destination</th>
@@ -51,11 +51,11 @@ export async function overviewPage(
                       </a>{" "}
                       <span class="muted">({row.type})</span>
                     </th>
-                    <td>
+                    <td data-label="State">
                       <span class={`badge ${stateKind(row.state)}`}>{row.label}</span>
                     </td>
-                    <td class="num">{row.queue.depth}</td>
-                    <td>
+                    <td data-label="Queued" class="num">{row.queue.depth}</td>
+                    <td data-label="Oldest waiting">
                       {row.queue.oldestAt === null ? <span class="muted">none</span> : (
                         <>
                           <Time at={row.queue.oldestAt} />{" "}
@@ -65,14 +65,16 @@ export async function overviewPage(
                         </>
                       )}
                     </td>
-                    <td class="num">
+                    <td data-label="Delivered 1 h / 24 h" class="num">
                       {row.activity.deliveredHour} / {row.activity.deliveredDay}
                     </td>
-                    <td class="num">{row.activity.failedHour} / {row.activity.failedDay}</td>
-                    <td>
+                    <td data-label="Failed 1 h / 24 h" class="num">
+                      {row.activity.failedHour} / {row.activity.failedDay}
+                    </td>
+                    <td data-label="Last success">
                       <Time at={row.activity.lastSuccessAt} />
                     </td>
-                    <td>
+                    <td data-label="Last error" class="wide">
                       {row.activity.lastError === null ? <span class="muted">none</span> : (
                         <>
                           <Time at={row.activity.lastError.at} />
