@@ -4,8 +4,10 @@
 import { dirname } from "node:path";
 import { type AdminServer, startAdmin } from "./admin.ts";
 import { type AdminToken, resolveAdminToken } from "./admin_token.ts";
+import type { ReloadResult } from "./console/options.ts";
+import { testSender } from "./console/preview.ts";
 import { compileConfigLoading, type Runtime, warmMessages } from "./compile.ts";
-import { type Config, configSecrets, parseDuration } from "./config.ts";
+import { type Config, ConfigError, configSecrets, parseDuration } from "./config.ts";
 import { KNOWN_EVENT_NAMES, UNKNOWN_EVENT } from "./events.ts";
 import { GroupCommit } from "./group_commit.ts";
 import type { Logger } from "./log.ts";
@@ -50,6 +52,8 @@ export interface RelayOptions {
   now?: () => number;
   /** Worker poll interval (ms). */
   pollMs?: number;
+  /** How long a console session lasts (ms); 12 hours when left out. Shorter in tests. */
+  consoleSessionMs?: number;
   /**
    * Redacts the config's secrets; the relay sets it from the config at the start and at each
    * reload, so a logger built on the same one follows. One of its own when left out.
@@ -68,6 +72,8 @@ export interface Relay {
   dispatcher: Dispatcher;
   /** Applies a new config; throws ConfigError and keeps the old one when it is bad. */
   reload(config: Config): Promise<void>;
+  /** Records a reload that failed before reaching the relay (a config that did not parse). */
+  reloadFailed(problems: readonly string[]): void;
   /** Stops accepting, finishes or releases in-flight attempts, closes the store. */
   stop(deadlineMs?: number): Promise<void>;
 }
@@ -267,6 +273,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   });
   const adminConfig = runtime.config.admin;
   let adminToken: AdminToken | null = null;
+  let lastReload: ReloadResult | null = null;
   const secretsOf = (config: Config) =>
     adminToken?.file
       ? [...configSecrets(config), { value: adminToken.token, kind: "text" as const }]
@@ -293,8 +300,32 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         })),
       replayed: () => dispatcher.reconcile(),
       enabled: () => dispatcher.refreshDisabled(),
+      paused: () => dispatcher.refreshPaused(),
+      states: () => dispatcher.destinationStates(),
       redactor,
       log,
+      ...(adminConfig.console
+        ? {
+          console: {
+            store,
+            redactor,
+            log,
+            runtime: () => runtime,
+            destinationStates: () => dispatcher.destinationStates(),
+            lastReload: () => lastReload,
+            sendTest: testSender(() => runtime, {
+              origins: dispatcher.origins,
+              signal: dispatcher.signal,
+            }),
+            replayed: () => dispatcher.reconcile(),
+            enabled: () => dispatcher.refreshDisabled(),
+            paused: () => dispatcher.refreshPaused(),
+            ...(options.consoleSessionMs !== undefined
+              ? { sessionLifetimeMs: options.consoleSessionMs }
+              : {}),
+          },
+        }
+        : {}),
     }).catch(async (error) => {
       await teardown();
       throw new Error(
@@ -337,37 +368,17 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     metrics,
     dispatcher,
     async reload(config: Config) {
-      const next = await compileConfigLoading(config, options.source, { write: options.write });
-      await warmMessages(next, true);
-      const nextVerifier = await createVerifier(next.config);
-      const { hostname: h, port: p } = next.config.listen;
-      if (h !== runtime.config.listen.hostname || p !== runtime.config.listen.port) {
-        log.warn("listen address changes take effect at the next start");
+      try {
+        await applyReload(config);
+        lastReload = { at: Date.now(), ok: true, errors: [] };
+      } catch (error) {
+        const problems = error instanceof ConfigError ? error.problems : [(error as Error).message];
+        lastReload = { at: Date.now(), ok: false, errors: problems };
+        throw error;
       }
-      const { sqlite, postgres } = runtime.config.store;
-      if (next.config.store.sqlite !== sqlite || next.config.store.postgres !== postgres) {
-        log.warn("store changes take effect at the next start");
-      }
-      const [was, now] = [runtime.config.admin, next.config.admin];
-      if (was?.hostname !== now?.hostname || was?.port !== now?.port) {
-        log.warn("admin API address changes take effect at the next start");
-      }
-      // A config without a token keeps the generated one.
-      const nextToken = now?.token ?? adminToken?.token;
-      if (admin !== null && nextToken !== undefined && nextToken !== adminToken?.token) {
-        await admin.setToken(nextToken);
-        adminToken = { token: nextToken, file: now?.token === undefined ? adminToken!.file : null };
-      }
-      // The old secrets stay redacted too: an attempt begun before the reload may still answer.
-      redactor.set([...secretsOf(runtime.config), ...secretsOf(next.config)]);
-      runtime = next;
-      verifier = nextVerifier;
-      dispatcher.reconcile();
-      dispatcher.notify();
-      log.info("config reloaded", {
-        routes: next.routes.length,
-        destinations: next.destinations.size,
-      });
+    },
+    reloadFailed(problems: readonly string[]) {
+      lastReload = { at: Date.now(), ok: false, errors: problems };
     },
     stop(deadlineMs = 10_000) {
       stopped ??= (async () => {
@@ -377,6 +388,41 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       return stopped;
     },
   };
+
+  /** Compiles the new config first and swaps it in only when it compiled. */
+  async function applyReload(config: Config): Promise<void> {
+    const next = await compileConfigLoading(config, options.source, { write: options.write });
+    await warmMessages(next, true);
+    const nextVerifier = await createVerifier(next.config);
+    const { hostname: h, port: p } = next.config.listen;
+    if (h !== runtime.config.listen.hostname || p !== runtime.config.listen.port) {
+      log.warn("listen address changes take effect at the next start");
+    }
+    const { sqlite, postgres } = runtime.config.store;
+    if (next.config.store.sqlite !== sqlite || next.config.store.postgres !== postgres) {
+      log.warn("store changes take effect at the next start");
+    }
+    const [was, now] = [runtime.config.admin, next.config.admin];
+    if (was?.hostname !== now?.hostname || was?.port !== now?.port) {
+      log.warn("admin API address changes take effect at the next start");
+    }
+    // A config without a token keeps the generated one.
+    const nextToken = now?.token ?? adminToken?.token;
+    if (admin !== null && nextToken !== undefined && nextToken !== adminToken?.token) {
+      await admin.setToken(nextToken);
+      adminToken = { token: nextToken, file: now?.token === undefined ? adminToken!.file : null };
+    }
+    // The old secrets stay redacted too: an attempt begun before the reload may still answer.
+    redactor.set([...secretsOf(runtime.config), ...secretsOf(next.config)]);
+    runtime = next;
+    verifier = nextVerifier;
+    dispatcher.reconcile();
+    dispatcher.notify();
+    log.info("config reloaded", {
+      routes: next.routes.length,
+      destinations: next.destinations.size,
+    });
+  }
 }
 
 /** The listener's connection limits from the config's `listen` section. */

@@ -80,6 +80,7 @@ was (with the error logged) when the new one is invalid. SIGINT/SIGTERM stop gra
           const problems = error instanceof ConfigError
             ? error.problems
             : [(error as Error).message];
+          relay.reloadFailed(problems);
           log.error("config reload failed; keeping the running config", {
             trigger,
             problems: problems.join("; "),
