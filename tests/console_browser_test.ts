@@ -213,3 +213,44 @@ Deno.test("the console in chromium: sign in, find, replay, bulk-replay, enable, 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the console without JavaScript: sign in, pause and resume, replay, sign out", async () => {
+  const sink = new FakeServer(() => ({ status: 200, body: "ok" }));
+  const dir = await Deno.makeTempDir();
+  const { relay } = await testRelay(testConfig(dir, {
+    admin: { port: 0, token: TOKEN },
+    destinations: { sink: { type: "http", url: `${sink.url}/hook` } },
+    routes: [{ name: "all", events: "*", to: ["sink"] }],
+  }));
+  try {
+    const base = relay.adminUrl!;
+    assert.equal((await post(relay.url, "/hooks", freshSample("product_sent"))).status, 200);
+    await sink.waitFor(1);
+    await withBrowser(async (browser) => {
+      const page = await browser.newPage();
+      await page.setJavaScriptEnabled(false);
+      await open(page, `${base}/`);
+      await page.type("input[name=token]", TOKEN);
+      assert.equal(await submit(page, "form[action='/ui/login'] button[type=submit]"), 200);
+      assert.match(await text(page), /Overview/);
+      // Without the script's confirm(), the forms post straight away.
+      assert.equal(await open(page, `${base}/ui/destinations`), 200);
+      await submit(page, "form[action='/ui/destinations/sink/pause'] button[type=submit]");
+      assert.deepEqual((await relay.store.pausedDestinations()).map((p) => p.name), ["sink"]);
+      await submit(page, "form[action='/ui/destinations/sink/resume'] button[type=submit]");
+      assert.deepEqual(await relay.store.pausedDestinations(), []);
+      // Replay the delivered event's delivery from the deliveries list: it is sent again.
+      assert.equal(await open(page, `${base}/ui/deliveries?destination=sink`), 200);
+      await submit(page, "form[action$='/replay'] button[type=submit]");
+      await sink.waitFor(2);
+      await submit(page, "form[action='/ui/logout'] button[type=submit]");
+      await open(page, `${base}/ui/events`);
+      assert.match(page.url(), /\/ui\/login/, "signed out");
+      await page.close();
+    });
+  } finally {
+    await relay.stop();
+    await sink.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
