@@ -324,10 +324,12 @@ function filterOf(url: URL): DeliveryFilter {
   }
   const destination = params.get("destination");
   const event = params.get("event");
+  const eventId = params.get("event_id");
   return {
     ...(status !== null ? { status: status as DeliveryStatus } : {}),
     ...(destination !== null ? { destination } : {}),
     ...(event !== null ? { eventType: event } : {}),
+    ...(eventId !== null ? { eventId } : {}),
     ...(since !== null ? { since: Date.parse(since) } : {}),
     limit: limitOf(url),
   };

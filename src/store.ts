@@ -116,6 +116,8 @@ export interface DeliveryFilter {
   status?: DeliveryStatus;
   destination?: string;
   eventType?: string;
+  /** Only the deliveries routed from this event. */
+  eventId?: string;
   /** Only deliveries created at or after this time (ms). */
   since?: number;
   limit?: number;

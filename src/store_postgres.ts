@@ -455,6 +455,7 @@ export class PostgresStore implements Store {
     if (filter.status !== undefined) add("d.status =", filter.status);
     if (filter.destination !== undefined) add("d.destination =", filter.destination);
     if (filter.eventType !== undefined) add("d.event_type =", filter.eventType);
+    if (filter.eventId !== undefined) add("d.event_id =", filter.eventId);
     if (filter.since !== undefined) add("d.created_at >=", filter.since);
     params.push(filter.limit ?? 1000);
     const { rows } = await this.#query(
@@ -625,6 +626,7 @@ export class PostgresStore implements Store {
       where.push(`d.destination = ${param(filter.destination)}`);
     }
     if (filter.eventType !== undefined) where.push(`d.event_type = ${param(filter.eventType)}`);
+    if (filter.eventId !== undefined) where.push(`d.event_id = ${param(filter.eventId)}`);
     if (filter.since !== undefined) where.push(`d.created_at >= ${param(filter.since)}`);
     if (filter.after !== undefined) {
       where.push(

@@ -131,6 +131,12 @@ Deno.test("the admin API lists events and deliveries with filters, and shows a d
       sent.deliveries.map((d: { eventId: string }) => d.eventId),
       [first.json["id"], third.json["id"]],
     );
+    const own = await (await admin(`/deliveries?event_id=${third.json["id"]}`)).json();
+    assert.deepEqual(
+      own.deliveries.map((d: { eventId: string }) => d.eventId),
+      [third.json["id"]],
+      "event_id is one event's deliveries, event its type",
+    );
     for (const e of events.events) assert.deepEqual(Object.keys(e).sort(), LIST_KEYS, "no body");
     for (const path of ["/events?limit=501", "/deliveries?limit=501", "/events?limit=999999"]) {
       const tooMany = await admin(path);

@@ -1048,6 +1048,50 @@ contract(
 );
 
 contract(
+  "listDeliveries() and searchDeliveries() with eventId find exactly that event's deliveries",
+  async ({ store }) => {
+    // Same type, routed in one transaction at one time: nothing but the event id tells them apart.
+    const events = Array.from({ length: 4 }, () => newEvent({ type: "product_sent" }));
+    await store.insertEvents(events);
+    const planned = (e: NewEvent, destinations: string[]) =>
+      destinations.map((destination) => ({
+        id: `dlv_${destination}_${e.id.slice(4)}`,
+        eventId: e.id,
+        destination,
+        route: "r",
+        orderKey: null,
+      }));
+    await store.routeEvents(
+      events.map((e, i) => ({
+        eventId: e.id,
+        deliveries: planned(e, i === 3 ? [] : ["slack", "crm", "mail"].slice(0, i + 1)),
+      })),
+      T,
+    );
+    const atIngest = newEvent({ type: "product_sent" });
+    await store.insertEvents([{ ...atIngest, deliveries: planned(atIngest, ["crm", "slack"]) }]);
+    const all = await store.listDeliveries({});
+    for (const e of [...events, atIngest]) {
+      const own = all.filter((d) => d.eventId === e.id);
+      assert.deepEqual(ids(await store.listDeliveries({ eventId: e.id })), ids(own), e.id);
+      assert.deepEqual(
+        ids(await store.searchDeliveries({ eventId: e.id })).sort(),
+        ids(own).sort(),
+        e.id,
+      );
+    }
+    const third = events[2]!;
+    assert.equal((await store.listDeliveries({ eventId: third.id })).length, 3);
+    assert.deepEqual(ids(await store.searchDeliveries({ eventId: third.id, destination: "crm" })), [
+      `dlv_crm_${third.id.slice(4)}`,
+    ]);
+    assert.deepEqual(ids(await store.listDeliveries({ eventId: third.id, status: "dead" })), []);
+    assert.deepEqual(await store.listDeliveries({ eventId: events[3]!.id }), [], "none routed");
+    assert.deepEqual(await store.searchDeliveries({ eventId: "evt_nope" }), []);
+  },
+);
+
+contract(
   "insertEvents() takes the facets from the body when the event comes without them",
   async ({ store }) => {
     const given = newEvent({

@@ -104,28 +104,12 @@ export async function eventPage(
   );
 }
 
-/**
- * The deliveries of an event. Deliveries are created when the event is routed, so they lie
- * between its receipt and its routing; newest first, a keyset cursor just after the routing
- * time starts the search there.
- */
+/** Most deliveries an event page shows: one per route and destination, far fewer in practice. */
+const MAX_EVENT_DELIVERIES = 1000;
+
+/** The deliveries of an event, by destination. */
 export async function eventDeliveries(store: Store, event: StoredEvent): Promise<Delivery[]> {
-  if (event.routedAt === null) return [];
-  const since = Math.min(event.receivedAt, event.routedAt);
-  const found: Delivery[] = [];
-  let after = { createdAt: Math.max(event.receivedAt, event.routedAt) + 1, id: "" };
-  for (let page = 0; page < 20; page++) {
-    const batch = await store.searchDeliveries({
-      eventType: event.type,
-      since,
-      after,
-      limit: 500,
-    });
-    found.push(...batch.filter((d) => d.eventId === event.id));
-    if (batch.length < 500) break;
-    const last = batch.at(-1)!;
-    after = { createdAt: last.createdAt, id: last.id };
-  }
+  const found = await store.listDeliveries({ eventId: event.id, limit: MAX_EVENT_DELIVERIES });
   return found.sort((a, b) =>
     a.destination < b.destination ? -1 : a.destination > b.destination ? 1 : 0
   );
