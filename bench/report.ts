@@ -5,6 +5,13 @@
 import { PACED_CONNECTIONS } from "./load_runner.ts";
 import type { Machine } from "./machine.ts";
 import type { BenchResults, DeliverySample, LoadSample, PeerFiles } from "./scenarios.ts";
+import {
+  BATCH,
+  type ConsoleQueriesResult,
+  DEAD_EVERY,
+  EVENTS_PER_DEAL,
+  INFLUENCER_NAMES,
+} from "./console_queries.ts";
 import type { Settings } from "./settings.ts";
 import { SAMPLES } from "../src/samples.ts";
 
@@ -16,6 +23,9 @@ export interface Rendered {
   targets: string;
   /** The sentence saying whether every request carried a distinct body. */
   checks: string;
+  /** The console's searches on a big store and on a small one, and their section's heading. */
+  consoleQueries: string;
+  consoleQueriesHeading: string;
 }
 
 /** What the report says besides the rendered tables. */
@@ -214,6 +224,53 @@ function checksSentence(results: BenchResults): string {
   }.`;
 }
 
+/** "a million events", or the count. */
+function eventsPhrase(events: number): string {
+  return events === 1_000_000 ? "a million events" : `${formatNumber(events)} events`;
+}
+
+/** The heading of the console searches' section in bench/RESULTS.md. */
+export function consoleQueriesHeading(result: ConsoleQueriesResult): string {
+  return `## Console queries at ${eventsPhrase(result.events)}`;
+}
+
+/** The console searches' table and what it was measured on. */
+export function renderConsoleQueries(result: ConsoleQueriesResult): string {
+  const big = formatNumber(result.events);
+  const small = formatNumber(result.baselineEvents);
+  const lines = [
+    `| console search (pages of 50) | rows | ms at ${big} events | ms at ${small} | ` +
+    `${big} ÷ ${small} | how the store answers |`,
+    "| --- | --: | --: | --: | --: | --- |",
+    ...result.queries.map((q) => {
+      const ratio = median(q.ms)! / median(q.baselineMs)!;
+      const rows = q.rows === q.baselineRows
+        ? formatNumber(q.rows)
+        : `${formatNumber(q.rows)} (${formatNumber(q.baselineRows)})`;
+      return `| ${q.name} | ${rows} | ${cell(q.ms, 2)} | ${cell(q.baselineMs, 2)} | ` +
+        `${formatNumber(ratio, ratio < 10 ? 2 : 0)} | ${q.how} |`;
+    }),
+  ];
+  return [
+    lines.join("\n"),
+    "",
+    `SQLite (src/store_sqlite.ts, opened by the bench process; no relay) filled through ` +
+    `insertEvents() in batches of ${formatNumber(BATCH)} and complete(): ${big} events cycling ` +
+    `through the sample bodies of every type, ${EVENTS_PER_DEAL} events per \`deal_id\`, a ` +
+    `\`collab_id\` each where the type has one, and ${INFLUENCER_NAMES} influencer names ` +
+    `(\`deal_info.full_name\`) plus one that occurs once; one delivery each, 1 in ` +
+    `${formatNumber(DEAD_EVERY)} dead and the rest delivered (${
+      formatNumber(result.buildSeconds, 1)
+    } s to ` +
+    `fill, a ${formatNumber(result.fileMb)} MB file). Each search ran once untimed, then ` +
+    `${result.repetitions} times on each store, interleaved; cells are the median (min–max) in ms. ` +
+    `The ${small}-event store is built the same way: ${big} ÷ ${small} near 1 means the search ` +
+    `does not grow with the store (keyset pages on an index). Rows in brackets are the small ` +
+    `store's; its deep page starts 500 events in. An influencer search is a LIKE '%…%' no index ` +
+    `serves: it walks the events newest first until 50 match, the whole table when fewer do.`,
+  ].join("\n");
+}
+
 /** Renders the tables and the distinct-bodies check; `wrk` says whether wrk made the load. */
 export function renderResults(
   results: BenchResults,
@@ -224,6 +281,8 @@ export function renderResults(
       .join("\n\n"),
     targets: targetsTable(results),
     checks: checksSentence(results),
+    consoleQueries: renderConsoleQueries(results.consoleQueries),
+    consoleQueriesHeading: consoleQueriesHeading(results.consoleQueries),
   };
 }
 
@@ -269,6 +328,10 @@ export function renderReport(rendered: Rendered, details: ReportDetails): string
     rendered.results,
     "",
     rendered.checks,
+    "",
+    rendered.consoleQueriesHeading,
+    "",
+    rendered.consoleQueries,
     "",
     "## What was run",
     "",

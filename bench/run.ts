@@ -10,10 +10,13 @@
 //   peer      adnanh/webhook checking the same signature and forwarding with curl, same load
 //   paced     hero-relay, and the bare server, at a steady 1,000 requests/s: the ack latency
 //   ready     from spawning hero-relay to its first 200 on /healthz
+//   console   the console's searches on a SQLite store of a million events, and of 1,000
+//             (bench/console_queries.ts; opened in this process, no relay)
 //
 // Options: --runs N, --seconds S, --connections C, --threads T (wrk), --out FILE, --builtin,
 // --default-concurrency (the sink destination without `concurrency`: adaptive, as users get it)
-// (bench/load.ts and no peer even where wrk and webhook are installed). `--smoke` (or
+// (bench/load.ts and no peer even where wrk and webhook are installed), --console-events N (the
+// big store's size), --console-only (only the console's searches, printed; nothing written). `--smoke` (or
 // HERO_RELAY_BENCH_SMOKE=1) runs a tiny load once and writes nothing, so CI keeps the benchmark
 // working; without wrk the built-in load generator stands in, without webhook the peer is
 // skipped.
@@ -26,9 +29,9 @@ import { writeStderr, writeStdout } from "../src/log.ts";
 import { writeBodies } from "./load_runner.ts";
 import { describeMachine, loadAverage } from "./machine.ts";
 import { startSink, which } from "./processes.ts";
-import { formatNumber, renderReport, renderResults } from "./report.ts";
-import { type Context, readPeerFiles, runScenarios } from "./scenarios.ts";
-import { settingsFrom } from "./settings.ts";
+import { formatNumber, renderConsoleQueries, renderReport, renderResults } from "./report.ts";
+import { consoleSearches, type Context, readPeerFiles, runScenarios } from "./scenarios.ts";
+import { type Settings, settingsFrom } from "./settings.ts";
 
 const SECRET = "bench-signing-secret-7d41c09a";
 
@@ -39,6 +42,7 @@ function log(text: string): void {
 async function main(): Promise<number> {
   const loadAtStart = loadAverage();
   const settings = settingsFrom(Deno.args);
+  if (settings.consoleOnly) return await consoleOnly(settings);
   const wrk = settings.builtin ? null : which("wrk");
   const webhook = settings.builtin ? null : which("webhook");
   const curl = which("curl");
@@ -65,7 +69,10 @@ async function main(): Promise<number> {
     if (peer === null) log("webhook or curl is not installed: skipping the peer");
     const results = await runScenarios(ctx, { peer, log });
     const rendered = renderResults(results, { settings, wrk: wrk !== null });
-    writeStdout(`\n${rendered.results}\n\n${rendered.targets}\n\n${rendered.checks}\n`);
+    writeStdout(
+      `\n${rendered.results}\n\n${rendered.targets}\n\n${rendered.checks}\n\n` +
+        `${rendered.consoleQueries}\n`,
+    );
     if (settings.out !== null) {
       const measuredAt = new Date();
       const report = renderReport(rendered, {
@@ -82,6 +89,18 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     await sink.server.stop();
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Only the console's searches: their table printed, nothing written. */
+async function consoleOnly(settings: Settings): Promise<number> {
+  const tmp = await Deno.makeTempDir({ prefix: "hero-relay-bench-" });
+  try {
+    const result = await consoleSearches({ settings, tmp }, log);
+    writeStdout(`\n${renderConsoleQueries(result)}\n`);
+    return 0;
+  } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
 }

@@ -17,6 +17,7 @@ import {
   startWebhook,
 } from "./processes.ts";
 import type { Settings } from "./settings.ts";
+import { consoleQueries, type ConsoleQueriesResult } from "./console_queries.ts";
 import { SAMPLES } from "../src/samples.ts";
 
 /** The same label for the closed load on hero-relay and on the peer: one command serves both. */
@@ -120,6 +121,8 @@ export interface BenchResults {
   peer: PeerResult[];
   pacedCeiling: LoadSample[];
   paced: PacedRelayResult[];
+  /** The console's searches on a big store, run once (each search repeated within). */
+  consoleQueries: ConsoleQueriesResult;
 }
 
 /** The peer's files as the report shows them, the run's paths and port replaced. */
@@ -466,7 +469,7 @@ export async function runScenarios(
 ): Promise<BenchResults> {
   const { settings } = ctx;
   await (await startRelayFor(ctx, true)).server.stop();
-  const results: BenchResults = {
+  const results: Omit<BenchResults, "consoleQueries"> = {
     ceiling: [],
     ceilingOneThread: [],
     limit: [],
@@ -499,5 +502,17 @@ export async function runScenarios(
     step("hero-relay at a fixed rate");
     results.paced.push(await paced(ctx));
   }
-  return results;
+  return { ...results, consoleQueries: await consoleSearches(ctx, options.log) };
+}
+
+/**
+ * The console's searches timed on a SQLite store of `settings.consoleEvents` events and on one of
+ * 1,000 (bench/console_queries.ts), in the run's directory; no relay runs.
+ */
+export function consoleSearches(
+  ctx: Pick<Context, "settings" | "tmp">,
+  log: (text: string) => void,
+): Promise<ConsoleQueriesResult> {
+  log(`console searches on ${ctx.settings.consoleEvents.toLocaleString("en-US")} events`);
+  return consoleQueries({ events: ctx.settings.consoleEvents, dir: ctx.tmp, log });
 }

@@ -1,5 +1,6 @@
 // The benchmark's command line: `deno task bench [--smoke] [--builtin] [--runs N] [--seconds S]
-// [--connections C] [--threads T] [--out FILE] [--default-concurrency]`.
+// [--connections C] [--threads T] [--out FILE] [--default-concurrency] [--console-events N]
+// [--console-only]`.
 
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
@@ -20,6 +21,10 @@ export interface Settings {
   out: string | null;
   /** Leave the destination's concurrency to the relay (adaptive) instead of one per connection. */
   defaultConcurrency: boolean;
+  /** Events in the store the console's searches are timed on. */
+  consoleEvents: number;
+  /** Run only the console's searches, print their table and write nothing. */
+  consoleOnly: boolean;
 }
 
 /** Parses the benchmark's flags; `--smoke` (or HERO_RELAY_BENCH_SMOKE=1) shrinks every default. */
@@ -35,6 +40,8 @@ export function settingsFrom(args: string[]): Settings {
       threads: { type: "string" },
       out: { type: "string" },
       "default-concurrency": { type: "boolean", default: false },
+      "console-events": { type: "string" },
+      "console-only": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -56,7 +63,9 @@ export function settingsFrom(args: string[]): Settings {
     pacedRate: smoke ? 100 : 1000,
     // Enough that a run never sends the same body twice to one relay (each run starts afresh).
     bodies: smoke ? 5_000 : Math.ceil(seconds * 20_000),
-    out: values.out ?? (smoke ? null : `${BENCH}RESULTS.md`),
+    out: values["console-only"] ? null : values.out ?? (smoke ? null : `${BENCH}RESULTS.md`),
     defaultConcurrency: values["default-concurrency"],
+    consoleEvents: Math.floor(number(values["console-events"], smoke ? 20_000 : 1_000_000)),
+    consoleOnly: values["console-only"],
   };
 }

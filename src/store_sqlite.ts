@@ -522,7 +522,13 @@ export class SqliteStore implements Store {
         match.push("d.destination = ?");
         args.push(query.destination);
       }
-      where.push(`EXISTS (SELECT 1 FROM deliveries d WHERE ${match.join(" AND ")})`);
+      // An event's own deliveries, found by its id: left to itself SQLite probes by status
+      // (deliveries_status), reading every delivery in that status for each event it walks.
+      where.push(
+        `EXISTS (SELECT 1 FROM deliveries d INDEXED BY deliveries_event WHERE ${
+          match.join(" AND ")
+        })`,
+      );
     }
     args.push(query.limit);
     const sql = `SELECT ${EVENT_SUMMARY_COLUMNS}, ${FACET_COLUMNS} FROM events e` +

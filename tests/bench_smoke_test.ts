@@ -36,6 +36,8 @@ Deno.test("the benchmark's smoke run prints its tables and exits 0", async () =>
       "| hero-relay → sink |",
       "| ready to serve after start | ms |",
       "| ingest ÷ ceiling |",
+      "| console search (pages of 50) | rows | ms at 20,000 events |",
+      "| page 10,000 events deep, by cursor | 50 |",
     ]
   ) {
     assert.ok(stdout.includes(line), `missing "${line}" in:\n${stdout}`);
