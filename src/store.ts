@@ -22,6 +22,8 @@ export interface NewEvent {
    * worker routes the event later.
    */
   deliveries?: NewDelivery[];
+  /** The digests it joins, routed at ingest with its deliveries (see {@linkcode NewDigestItem}). */
+  digests?: NewDigestItem[];
   /** What the console searches by, taken from the payload by the receive step. */
   facets?: EventFacets;
 }
@@ -56,6 +58,50 @@ export interface NewDelivery {
   destination: string;
   route: string;
   orderKey: string | null;
+}
+
+/** An event's place in a digest route's next message, recorded instead of a delivery. */
+export interface NewDigestItem {
+  id: string;
+  eventId: string;
+  route: string;
+  destination: string;
+}
+
+/** A digest item with its event, as the digest scheduler reads it. */
+export interface DigestItem extends NewDigestItem {
+  eventType: string;
+  /** The event's receipt time (ms): which window it falls in. */
+  receivedAt: number;
+  body: string;
+}
+
+/** The items of one route and destination not yet taken by a digest. */
+export interface OpenDigest {
+  route: string;
+  destination: string;
+  /** The earliest item's receipt time (ms). */
+  firstAt: number;
+  count: number;
+}
+
+/** Query of {@linkcode Store.digestItems}. */
+export interface DigestItemQuery {
+  route: string;
+  destination: string;
+  /** Received at or after (ms). */
+  since?: number;
+  /** Received before (ms). */
+  before: number;
+  limit: number;
+  /** Items already taken by a digest too (by default only open ones). */
+  taken?: boolean;
+}
+
+/** What routing an event gives: deliveries, and places in digests. */
+export interface Routing {
+  deliveries: NewDelivery[];
+  digests: NewDigestItem[];
 }
 
 /** A stored delivery. */
@@ -151,7 +197,10 @@ export interface PruneOptions {
   deliveredBefore: number;
   /** Dead deliveries last updated before this time (ms) are removed. */
   deadBefore: number;
-  /** Events received before this (ms) with no remaining deliveries are removed. */
+  /**
+   * Events received before this (ms) with no remaining deliveries and in no open digest are
+   * removed, and digest items taken before it.
+   */
   eventsBefore: number;
   /** Rows removed per transaction, so pruning never stalls intake. */
   batch: number;
@@ -242,9 +291,21 @@ export interface Store {
   unroutedEvents(limit: number): Promise<StoredEvent[]>;
   /** Records deliveries for routed events and marks them routed, in one transaction. */
   routeEvents(
-    routed: ReadonlyArray<{ eventId: string; deliveries: NewDelivery[] }>,
+    routed: ReadonlyArray<
+      { eventId: string; deliveries: NewDelivery[]; digests?: NewDigestItem[] }
+    >,
     at: number,
   ): Promise<void>;
+  /** Open digest items grouped by route and destination. */
+  openDigests(): Promise<OpenDigest[]>;
+  /** One route and destination's digest items in a time range, oldest first, with their events. */
+  digestItems(query: DigestItemQuery): Promise<DigestItem[]>;
+  /**
+   * Closes a digest window in one transaction: stores its digest event with its deliveries and
+   * marks the items taken by it. False, with nothing written, when the event is a duplicate (its
+   * fingerprint names the window) or another relay took an item first.
+   */
+  closeDigest(event: NewEvent, itemIds: readonly string[]): Promise<boolean>;
   /** Leases due deliveries of one destination, oldest first. */
   lease(destination: string, options: LeaseOptions): Promise<LeasedDelivery[]>;
   /** Writes attempt results and releases their leases, in one transaction. */
@@ -389,6 +450,33 @@ export function toDelivery(row: Record<string, unknown>): Delivery {
     createdAt: Number(row["created_at"]),
     updatedAt: Number(row["updated_at"]),
     lastError: row["last_error"] === null ? null : String(row["last_error"]),
+  };
+}
+
+/** The columns of a {@linkcode DigestItem}: digest_items `i` joined with its event `e`. */
+export const DIGEST_ITEM_COLUMNS =
+  "i.id, i.event_id, i.route, i.destination, i.received_at, e.type, e.body";
+
+/** A digest item from a row of {@linkcode DIGEST_ITEM_COLUMNS}. */
+export function toDigestItem(row: Record<string, unknown>): DigestItem {
+  return {
+    id: String(row["id"]),
+    eventId: String(row["event_id"]),
+    route: String(row["route"]),
+    destination: String(row["destination"]),
+    receivedAt: Number(row["received_at"]),
+    eventType: String(row["type"]),
+    body: String(row["body"]),
+  };
+}
+
+/** An open digest from a row of route, destination, first_at and count. */
+export function toOpenDigest(row: Record<string, unknown>): OpenDigest {
+  return {
+    route: String(row["route"]),
+    destination: String(row["destination"]),
+    firstAt: Number(row["first_at"]),
+    count: Number(row["count"]),
   };
 }
 

@@ -15,6 +15,8 @@ import type {
   DeliveryCursor,
   DeliveryFilter,
   DestinationActivity,
+  DigestItem,
+  DigestItemQuery,
   DisabledDestination,
   EventCount,
   EventQuery,
@@ -23,7 +25,9 @@ import type {
   LeasedDelivery,
   LeaseOptions,
   NewDelivery,
+  NewDigestItem,
   NewEvent,
+  OpenDigest,
   PausedDestination,
   PruneOptions,
   PruneResult,
@@ -35,6 +39,7 @@ import type {
 import {
   bucketSize,
   containsPattern,
+  DIGEST_ITEM_COLUMNS,
   EVENT_SUMMARY_COLUMNS,
   FACET_COLUMNS,
   facetsOf,
@@ -42,8 +47,10 @@ import {
   toActivity,
   toCount,
   toDelivery,
+  toDigestItem,
   toEvent,
   toEventSummary,
+  toOpenDigest,
 } from "./store.ts";
 
 const SCHEMA = `
@@ -107,6 +114,21 @@ CREATE TABLE IF NOT EXISTS destination_state (
 );
 CREATE TABLE IF NOT EXISTS destination_pause (name TEXT PRIMARY KEY, paused_at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS digest_items (
+  seq BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  event_id TEXT NOT NULL,
+  route TEXT NOT NULL,
+  destination TEXT NOT NULL,
+  received_at BIGINT NOT NULL,
+  taken_by TEXT,
+  taken_at BIGINT
+);
+CREATE INDEX IF NOT EXISTS digest_items_open ON digest_items (route, destination, received_at)
+  WHERE taken_at IS NULL;
+CREATE INDEX IF NOT EXISTS digest_items_window ON digest_items (route, destination, received_at);
+CREATE INDEX IF NOT EXISTS digest_items_event ON digest_items (event_id) WHERE taken_at IS NULL;
+CREATE INDEX IF NOT EXISTS digest_items_taken ON digest_items (taken_at) WHERE taken_at IS NOT NULL;
 `;
 
 // Indexes on columns a migration may have to add first (see #migrate). Newest-first pages walk
@@ -304,6 +326,12 @@ export class PostgresStore implements Store {
           ],
         );
       }
+      await insertDigestItems(
+        client,
+        events.filter((e) => fresh.has(e.id)).flatMap((e) =>
+          (e.digests ?? []).map((i) => ({ ...i, receivedAt: e.receivedAt }))
+        ),
+      );
       const duplicates = events.filter((e) => !fresh.has(e.id)).map((e) => e.fingerprint);
       const first = new Map<string, { id: string; type: string }>();
       if (duplicates.length > 0) {
@@ -338,7 +366,9 @@ export class PostgresStore implements Store {
   }
 
   routeEvents(
-    routed: ReadonlyArray<{ eventId: string; deliveries: NewDelivery[] }>,
+    routed: ReadonlyArray<
+      { eventId: string; deliveries: NewDelivery[]; digests?: NewDigestItem[] }
+    >,
     at: number,
   ): Promise<void> {
     if (routed.length === 0) return Promise.resolve();
@@ -348,10 +378,20 @@ export class PostgresStore implements Store {
       const claimed = await client.query<Row>(
         "WITH mine AS (SELECT seq FROM events WHERE id = ANY($2::text[]) AND routed_at IS NULL " +
           "ORDER BY seq FOR UPDATE SKIP LOCKED) " +
-          "UPDATE events e SET routed_at = $1 FROM mine WHERE e.seq = mine.seq RETURNING e.id",
+          "UPDATE events e SET routed_at = $1 FROM mine WHERE e.seq = mine.seq " +
+          "RETURNING e.id, e.received_at",
         [at, routed.map((r) => r.eventId)],
       );
       const mine = new Set(claimed.rows.map((row) => String(row["id"])));
+      const receivedAt = new Map(
+        claimed.rows.map((row) => [String(row["id"]), Number(row["received_at"])]),
+      );
+      await insertDigestItems(
+        client,
+        routed.filter((r) => mine.has(r.eventId)).flatMap((r) =>
+          (r.digests ?? []).map((i) => ({ ...i, receivedAt: receivedAt.get(r.eventId)! }))
+        ),
+      );
       const deliveries = routed.filter((r) => mine.has(r.eventId)).flatMap((r) => r.deliveries);
       if (deliveries.length === 0) return;
       // Sequence numbers follow the given order, which ordered delivery relies on.
@@ -372,6 +412,63 @@ export class PostgresStore implements Store {
         ],
       );
     });
+  }
+
+  async openDigests(): Promise<OpenDigest[]> {
+    const { rows } = await this.#query(
+      "SELECT route, destination, MIN(received_at) AS first_at, COUNT(*) AS count " +
+        "FROM digest_items WHERE taken_at IS NULL GROUP BY route, destination " +
+        "ORDER BY route, destination",
+    );
+    return rows.map(toOpenDigest);
+  }
+
+  async digestItems(query: DigestItemQuery): Promise<DigestItem[]> {
+    const { rows } = await this.#query(
+      `SELECT ${DIGEST_ITEM_COLUMNS} FROM digest_items i ` +
+        "JOIN events e ON e.id = i.event_id WHERE i.route = $1 AND i.destination = $2 " +
+        "AND i.received_at >= $3 AND i.received_at < $4" +
+        (query.taken ? "" : " AND i.taken_at IS NULL") +
+        " ORDER BY i.received_at, i.seq LIMIT $5",
+      [query.route, query.destination, query.since ?? 0, query.before, query.limit],
+    );
+    return rows.map(toDigestItem);
+  }
+
+  async closeDigest(event: NewEvent, itemIds: readonly string[]): Promise<boolean> {
+    try {
+      return await this.#transaction(async (client) => {
+        const at = event.receivedAt;
+        // A second relay closing the same window waits here for the first one's commit, then
+        // finds its fingerprint and writes nothing.
+        const inserted = await client.query(
+          "INSERT INTO events (id, type, received_at, fingerprint, order_key, body, routed_at) " +
+            "VALUES ($1, $2, $3, $4, $5, $6, $3) ON CONFLICT (fingerprint) DO NOTHING",
+          [event.id, event.type, at, event.fingerprint, event.orderKey, event.body],
+        );
+        if (inserted.rowCount === 0) throw TAKEN;
+        if (itemIds.length > 0) {
+          const taken = await client.query(
+            "UPDATE digest_items SET taken_by = $1, taken_at = $2 " +
+              "WHERE id = ANY($3::text[]) AND taken_at IS NULL",
+            [event.id, at, itemIds],
+          );
+          if (taken.rowCount !== itemIds.length) throw TAKEN;
+        }
+        for (const d of event.deliveries ?? []) {
+          await client.query(
+            "INSERT INTO deliveries (id, event_id, event_type, destination, route, order_key, " +
+              "status, next_at, cycle_at, created_at, updated_at) " +
+              "VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7, $7, $7)",
+            [d.id, d.eventId, event.type, d.destination, d.route, d.orderKey, at],
+          );
+        }
+        return true;
+      });
+    } catch (error) {
+      if (error === TAKEN) return false;
+      throw error;
+    }
   }
 
   async lease(destination: string, options: LeaseOptions): Promise<LeasedDelivery[]> {
@@ -751,12 +848,22 @@ export class PostgresStore implements Store {
       const gone = await this.#query(
         "DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE e.received_at < $1 " +
           "AND e.routed_at IS NOT NULL AND NOT EXISTS " +
-          "(SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT $2 FOR UPDATE SKIP LOCKED)",
+          "(SELECT 1 FROM deliveries d WHERE d.event_id = e.id) AND NOT EXISTS " +
+          "(SELECT 1 FROM digest_items i WHERE i.event_id = e.id AND i.taken_at IS NULL) " +
+          "LIMIT $2 FOR UPDATE SKIP LOCKED)",
         [options.eventsBefore, options.batch],
       );
       const removed = gone.rowCount ?? 0;
       result.events += removed;
       if (removed < options.batch) break;
+    }
+    for (;;) {
+      const gone = await this.#query(
+        "DELETE FROM digest_items WHERE seq IN (SELECT seq FROM digest_items " +
+          "WHERE taken_at IS NOT NULL AND taken_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        [options.eventsBefore, options.batch],
+      );
+      if ((gone.rowCount ?? 0) < options.batch) break;
     }
     return result;
   }
@@ -806,6 +913,29 @@ export function maskPostgresUrl(url: string): string {
   } catch {
     return "(invalid URL)";
   }
+}
+
+/** Thrown inside closeDigest's transaction to roll it back: the window was closed already. */
+const TAKEN = new Error("digest window already closed");
+
+async function insertDigestItems(
+  client: pg.PoolClient,
+  items: ReadonlyArray<NewDigestItem & { receivedAt: number }>,
+): Promise<void> {
+  if (items.length === 0) return;
+  await client.query(
+    "INSERT INTO digest_items (id, event_id, route, destination, received_at) " +
+      "SELECT id, event_id, route, destination, received_at FROM unnest($1::text[], " +
+      "$2::text[], $3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY " +
+      "AS u(id, event_id, route, destination, received_at, n) ORDER BY n",
+    [
+      items.map((i) => i.id),
+      items.map((i) => i.eventId),
+      items.map((i) => i.route),
+      items.map((i) => i.destination),
+      items.map((i) => i.receivedAt),
+    ],
+  );
 }
 
 async function insertAttempts(client: pg.PoolClient, attempts: Attempt[]): Promise<void> {

@@ -9,6 +9,8 @@ import type {
   DeliveryCursor,
   DeliveryFilter,
   DestinationActivity,
+  DigestItem,
+  DigestItemQuery,
   DisabledDestination,
   EventCount,
   EventQuery,
@@ -17,7 +19,9 @@ import type {
   LeasedDelivery,
   LeaseOptions,
   NewDelivery,
+  NewDigestItem,
   NewEvent,
+  OpenDigest,
   PausedDestination,
   PruneOptions,
   PruneResult,
@@ -29,6 +33,7 @@ import type {
 import {
   bucketSize,
   containsPattern,
+  DIGEST_ITEM_COLUMNS,
   EVENT_SUMMARY_COLUMNS,
   FACET_COLUMNS,
   facetsOf,
@@ -36,8 +41,10 @@ import {
   toActivity,
   toCount,
   toDelivery,
+  toDigestItem,
   toEvent,
   toEventSummary,
+  toOpenDigest,
 } from "./store.ts";
 import { WalSync } from "./wal_sync.ts";
 
@@ -106,6 +113,21 @@ CREATE TABLE IF NOT EXISTS destination_state (
 );
 CREATE TABLE IF NOT EXISTS destination_pause (name TEXT PRIMARY KEY, paused_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS digest_items (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  event_id TEXT NOT NULL,
+  route TEXT NOT NULL,
+  destination TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  taken_by TEXT,
+  taken_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS digest_items_open ON digest_items (route, destination, received_at)
+  WHERE taken_at IS NULL;
+CREATE INDEX IF NOT EXISTS digest_items_window ON digest_items (route, destination, received_at);
+CREATE INDEX IF NOT EXISTS digest_items_event ON digest_items (event_id) WHERE taken_at IS NULL;
+CREATE INDEX IF NOT EXISTS digest_items_taken ON digest_items (taken_at) WHERE taken_at IS NOT NULL;
 `;
 
 // Indexes on columns a migration may have to add first (see #migrate). Newest-first pages walk
@@ -278,6 +300,7 @@ export class SqliteStore implements Store {
           );
           if (changes > 0) {
             this.#insertDeliveries(event.type, event.deliveries ?? [], event.receivedAt);
+            this.#insertDigestItems(event.digests ?? [], event.receivedAt);
             return { id: event.id, type: event.type, duplicate: false };
           }
           const row = existing.get(event.fingerprint) as Row;
@@ -298,6 +321,15 @@ export class SqliteStore implements Store {
     }
   }
 
+  #insertDigestItems(items: readonly NewDigestItem[], receivedAt: number): void {
+    if (items.length === 0) return;
+    const insert = this.#stmt(
+      "INSERT INTO digest_items (id, event_id, route, destination, received_at) " +
+        "VALUES (?, ?, ?, ?, ?)",
+    );
+    for (const i of items) insert.run(i.id, i.eventId, i.route, i.destination, receivedAt);
+  }
+
   async unroutedEvents(limit: number): Promise<StoredEvent[]> {
     // Only what is on disk is routed and delivered, as when COMMIT itself flushed.
     await this.#wal?.settled();
@@ -308,9 +340,12 @@ export class SqliteStore implements Store {
   }
 
   routeEvents(
-    routed: ReadonlyArray<{ eventId: string; deliveries: NewDelivery[] }>,
+    routed: ReadonlyArray<
+      { eventId: string; deliveries: NewDelivery[]; digests?: NewDigestItem[] }
+    >,
     at: number,
   ): Promise<void> {
+    const receivedAt = this.#stmt("SELECT received_at FROM events WHERE id = ?");
     const insert = this.#stmt(
       "INSERT INTO deliveries (id, event_id, event_type, destination, route, order_key, status, " +
         "next_at, cycle_at, created_at, updated_at) " +
@@ -319,14 +354,77 @@ export class SqliteStore implements Store {
     const mark = this.#stmt("UPDATE events SET routed_at = ? WHERE id = ?");
     return this.#settle(() =>
       this.#transaction(() => {
-        for (const { eventId, deliveries } of routed) {
+        for (const { eventId, deliveries, digests } of routed) {
           for (const d of deliveries) {
             insert.run(d.id, d.destination, d.route, d.orderKey, at, at, at, at, eventId);
+          }
+          if (digests?.length) {
+            const row = receivedAt.get(eventId) as Row | undefined;
+            if (row !== undefined) this.#insertDigestItems(digests, Number(row["received_at"]));
           }
           mark.run(at, eventId);
         }
       })
     );
+  }
+
+  async openDigests(): Promise<OpenDigest[]> {
+    await this.#wal?.settled();
+    return (this.#stmt(
+      "SELECT route, destination, MIN(received_at) AS first_at, COUNT(*) AS count " +
+        "FROM digest_items WHERE taken_at IS NULL GROUP BY route, destination " +
+        "ORDER BY route, destination",
+    ).all() as Row[]).map(toOpenDigest);
+  }
+
+  async digestItems(query: DigestItemQuery): Promise<DigestItem[]> {
+    await this.#wal?.settled();
+    const sql = `SELECT ${DIGEST_ITEM_COLUMNS} FROM digest_items i ` +
+      "JOIN events e ON e.id = i.event_id WHERE i.route = ? AND i.destination = ? " +
+      "AND i.received_at >= ? AND i.received_at < ?" +
+      (query.taken ? "" : " AND i.taken_at IS NULL") +
+      " ORDER BY i.received_at, i.seq LIMIT ?";
+    return (this.#stmt(sql).all(
+      query.route,
+      query.destination,
+      query.since ?? 0,
+      query.before,
+      query.limit,
+    ) as Row[]).map(toDigestItem);
+  }
+
+  closeDigest(event: NewEvent, itemIds: readonly string[]): Promise<boolean> {
+    const insert = this.#stmt(
+      "INSERT INTO events (id, type, received_at, fingerprint, order_key, body, routed_at) " +
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
+    );
+    const take = this.#stmt(
+      "UPDATE digest_items SET taken_by = ?, taken_at = ? WHERE id = ? AND taken_at IS NULL",
+    );
+    return this.#settle(() => {
+      try {
+        return this.#transaction(() => {
+          const at = event.receivedAt;
+          const { changes } = insert.run(
+            event.id,
+            event.type,
+            at,
+            event.fingerprint,
+            event.orderKey,
+            event.body,
+            at,
+          );
+          if (changes === 0) throw TAKEN;
+          for (const id of itemIds) if (take.run(event.id, at, id).changes === 0) throw TAKEN;
+          this.#insertDeliveries(event.type, event.deliveries ?? [], at);
+          return true;
+        });
+      } catch (error) {
+        if (error !== TAKEN) throw error;
+        this.#writeError = null;
+        return false;
+      }
+    });
   }
 
   async lease(destination: string, options: LeaseOptions): Promise<LeasedDelivery[]> {
@@ -657,7 +755,12 @@ export class SqliteStore implements Store {
     const deleteEvents = this.#stmt(
       "DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE e.received_at < ? " +
         "AND e.routed_at IS NOT NULL AND NOT EXISTS " +
-        "(SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT ?)",
+        "(SELECT 1 FROM deliveries d WHERE d.event_id = e.id) AND NOT EXISTS " +
+        "(SELECT 1 FROM digest_items i WHERE i.event_id = e.id AND i.taken_at IS NULL) LIMIT ?)",
+    );
+    const deleteItems = this.#stmt(
+      "DELETE FROM digest_items WHERE seq IN (SELECT seq FROM digest_items " +
+        "WHERE taken_at IS NOT NULL AND taken_at < ? LIMIT ?)",
     );
     for (;;) {
       const removed = await this.#settle(() =>
@@ -682,6 +785,15 @@ export class SqliteStore implements Store {
         )
       );
       result.events += removed;
+      if (removed < options.batch) break;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    for (;;) {
+      const removed = await this.#settle(() =>
+        this.#transaction(() =>
+          Number(deleteItems.run(options.eventsBefore, options.batch).changes)
+        )
+      );
       if (removed < options.batch) break;
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
@@ -785,6 +897,9 @@ function write<T>(db: DatabaseSync, work: () => T): T {
 function deliveriesOf(filter: DeliveryFilter): string {
   return filter.eventId === undefined ? "deliveries d" : "deliveries d INDEXED BY deliveries_event";
 }
+
+/** Thrown inside closeDigest's transaction to roll it back: the window was closed already. */
+const TAKEN = new Error("digest window already closed");
 
 /** Runs synchronous work as a promise (a throw becomes a rejection); it waits for no flush. */
 function promised<T>(work: () => T): Promise<T> {

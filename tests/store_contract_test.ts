@@ -1317,3 +1317,181 @@ contract(
     assert.deepEqual(await reopened.disabledDestinations(), [], "pausing is not disabling");
   },
 );
+
+// Digests: items recorded instead of deliveries, windows closed once.
+
+/** A digest item of `event` for route "daily" to "slack". */
+function digestItem(event: NewEvent, route = "daily", destination = "slack") {
+  return { id: `dgi_${route}_${destination}_${event.id}`, eventId: event.id, route, destination };
+}
+
+/** The digest event closing a window, with its one delivery. */
+function digestEvent(key: string, at: number): NewEvent {
+  const event = newEvent({
+    type: "hero_relay.digest",
+    receivedAt: at,
+    fingerprint: `digest-${key}`,
+  });
+  event.body = JSON.stringify({ key });
+  event.deliveries = [{
+    id: `dlv_${event.id}`,
+    eventId: event.id,
+    destination: "slack",
+    route: "daily",
+    orderKey: null,
+  }];
+  return event;
+}
+
+contract(
+  "records digest items at ingest and at routing, and lists the open ones per route and destination",
+  async ({ store }) => {
+    const a = newEvent({ receivedAt: T + 1 });
+    const b = newEvent({ receivedAt: T + 2 });
+    const late = newEvent({ receivedAt: T + 3 });
+    a.deliveries = [];
+    a.digests = [digestItem(a), digestItem(a, "hourly", "crm")];
+    b.deliveries = [{
+      id: `dlv_${b.id}`,
+      eventId: b.id,
+      destination: "crm",
+      route: "main",
+      orderKey: null,
+    }];
+    b.digests = [digestItem(b)];
+    await store.insertEvents([a, b, late]);
+    // A duplicate stores no items.
+    await store.insertEvents([{
+      ...newEvent(),
+      fingerprint: a.fingerprint,
+      digests: [digestItem(a, "x")],
+    }]);
+    await store.routeEvents(
+      [{ eventId: late.id, deliveries: [], digests: [digestItem(late)] }],
+      T + 10,
+    );
+    assert.deepEqual(await store.unroutedEvents(10), [], "items count as routed");
+    assert.deepEqual(await store.openDigests(), [
+      { route: "daily", destination: "slack", firstAt: T + 1, count: 3 },
+      { route: "hourly", destination: "crm", firstAt: T + 1, count: 1 },
+    ]);
+    const items = await store.digestItems({
+      route: "daily",
+      destination: "slack",
+      before: T + 3,
+      limit: 10,
+    });
+    assert.deepEqual(items.map((i) => [i.eventId, i.eventType, i.receivedAt, i.body]), [
+      [a.id, a.type, T + 1, a.body],
+      [b.id, b.type, T + 2, b.body],
+    ]);
+    const later = await store.digestItems({
+      route: "daily",
+      destination: "slack",
+      since: T + 2,
+      before: T + 100,
+      limit: 1,
+    });
+    assert.deepEqual(later.map((i) => i.eventId), [b.id]);
+    assert.deepEqual((await store.listDeliveries({})).map((d) => d.eventId), [b.id]);
+  },
+);
+
+contract(
+  "closes a digest window once: its event and delivery stored, its items taken; closing it again writes nothing",
+  async ({ store, another }) => {
+    const events = [newEvent(), newEvent(), newEvent()];
+    for (const e of events) (e.deliveries = [], e.digests = [digestItem(e)]);
+    await store.insertEvents(events);
+    const items = await store.digestItems({
+      route: "daily",
+      destination: "slack",
+      before: T + 1_000_000,
+      limit: 2,
+    });
+    const first = digestEvent("w1", T + 500);
+    assert.equal(await store.closeDigest(first, items.map((i) => i.id)), true);
+    assert.equal(
+      await store.closeDigest(digestEvent("w1", T + 600), items.map((i) => i.id)),
+      false,
+    );
+    // Another relay that read the same items closes them under another key: refused whole.
+    const other = await another();
+    const refused = digestEvent("w1-other", T + 700);
+    assert.equal(
+      await other.closeDigest(refused, [items[0]!.id, `dgi_daily_slack_${events[2]!.id}`]),
+      false,
+    );
+    assert.equal(await store.getEvent(refused.id), null, "nothing of the refused close is stored");
+    assert.deepEqual(await store.openDigests(), [
+      { route: "daily", destination: "slack", firstAt: events[2]!.receivedAt, count: 1 },
+    ]);
+    const stored = await store.getEvent(first.id);
+    assert.equal(stored?.type, "hero_relay.digest");
+    assert.equal(stored?.routedAt, T + 500);
+    const deliveries = await store.listDeliveries({});
+    assert.deepEqual(deliveries.map((d) => [d.eventId, d.destination, d.route, d.status]), [
+      [first.id, "slack", "daily", "pending"],
+    ]);
+    const leased = await store.lease("slack", leaseOptions({ now: T + 500 }));
+    assert.equal(leased[0]?.body, first.body);
+    // Taken items are still found when asked for, as the empty-window check does.
+    const all = await store.digestItems({
+      route: "daily",
+      destination: "slack",
+      before: T + 1_000_000,
+      limit: 10,
+      taken: true,
+    });
+    assert.equal(all.length, 3);
+    // An empty window closes with no items, once.
+    assert.equal(await store.closeDigest(digestEvent("empty", T + 800), []), true);
+    assert.equal(await store.closeDigest(digestEvent("empty", T + 900), []), false);
+  },
+);
+
+contract(
+  "two stores closing the same window at once store one digest",
+  async ({ store, another }) => {
+    const events = [newEvent(), newEvent()];
+    for (const e of events) (e.deliveries = [], e.digests = [digestItem(e)]);
+    await store.insertEvents(events);
+    const other = await another();
+    const itemIds = events.map((e) => `dgi_daily_slack_${e.id}`);
+    const results = await Promise.all([
+      store.closeDigest(digestEvent("same", T + 1), itemIds),
+      other.closeDigest(digestEvent("same", T + 2), itemIds),
+    ]);
+    assert.deepEqual(results.sort(), [false, true]);
+    assert.equal((await store.listDeliveries({})).length, 1);
+    assert.deepEqual(await store.openDigests(), []);
+  },
+);
+
+contract(
+  "prune keeps an event in an open digest and removes digest items taken long ago",
+  async ({ store }) => {
+    const open = newEvent({ receivedAt: T });
+    const taken = newEvent({ receivedAt: T });
+    for (const e of [open, taken]) (e.deliveries = [], e.digests = [digestItem(e)]);
+    await store.insertEvents([open, taken]);
+    assert.equal(await store.closeDigest(digestEvent("old", T + 1), [digestItem(taken).id]), true);
+    const removed = await store.prune({
+      deliveredBefore: T,
+      deadBefore: T,
+      eventsBefore: T + DAY,
+      batch: 100,
+    });
+    assert.equal(removed.events, 1, "the taken event goes; the open one stays");
+    assert.notEqual(await store.getEvent(open.id), null);
+    assert.equal(await store.getEvent(taken.id), null);
+    const left = await store.digestItems({
+      route: "daily",
+      destination: "slack",
+      before: T + DAY,
+      limit: 10,
+      taken: true,
+    });
+    assert.deepEqual(left.map((i) => i.eventId), [open.id]);
+  },
+);
