@@ -11,6 +11,7 @@ import {
   parseDuration,
   type RetryConfig,
 } from "./config.ts";
+import { type AlertSettings, compileAlertMessage } from "./alerts.ts";
 import { type DeliveryRequest, type Destination, stripUndefined } from "./destination.ts";
 import { destinationTypeOf } from "./destinations.ts";
 import { ADAPTIVE_MAX } from "./concurrency.ts";
@@ -59,6 +60,8 @@ export interface Runtime {
   leaseMs: number;
   /** How long delivered and dead deliveries are kept (ms). */
   retention: { delivered: number; dead: number };
+  /** Where alerts go and when; null without `alerts`. */
+  alerts: AlertSettings | null;
 }
 
 /** What the wiring provides to destinations. */
@@ -158,12 +161,35 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
       );
     }
   }
+  const alerts = alertSettingsOf(config, compiled, problems);
   if (problems.length > 0) throw new ConfigError(source, problems);
   const retention = {
     delivered: parseDuration(config.retention.delivered),
     dead: parseDuration(config.retention.dead),
   };
-  return { config, routes, destinations, leaseMs, retention };
+  return { config, routes, destinations, leaseMs, retention, alerts };
+}
+
+/** The config's `alerts`, its message compiled (its problems added to `problems`). */
+function alertSettingsOf(
+  config: Config,
+  cache: MessageCache,
+  problems: string[],
+): AlertSettings | null {
+  if (config.alerts === undefined) return null;
+  const { to, window, consecutive_failures, oldest_waiting, message } = config.alerts;
+  try {
+    return {
+      to,
+      windowMs: parseDuration(window),
+      consecutiveFailures: consecutive_failures,
+      oldestWaitingMs: parseDuration(oldest_waiting),
+      message: compileAlertMessage(stripUndefined(message ?? {}), cache),
+    };
+  } catch (error) {
+    for (const line of templateError(error).split("\n")) problems.push(`alerts.message.${line}`);
+    return null;
+  }
 }
 
 /** Turns retry settings into a policy, filling gaps from the default. */

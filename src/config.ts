@@ -64,6 +64,26 @@ const routeSchema = z.strictObject({
   message: messageSchema.optional(),
 });
 
+/** Alerts to the people who run the relay: where they go, and when a destination's trouble is one. */
+const alertsSchema = z.strictObject({
+  to: z.array(z.string()).min(1).describe(
+    "Destinations that receive alerts; an alert about one of them goes to the others only",
+  ),
+  window: duration.default("5m").describe(
+    "Deaths of one destination's deliveries (and store errors) within this make one alert",
+  ),
+  consecutive_failures: z.number().int().min(1).default(10).describe(
+    'Failed attempts in a row after which a destination is reported "failing"',
+  ),
+  oldest_waiting: duration.default("15m").describe(
+    'Age of a destination\'s oldest waiting delivery after which it is reported "failing"',
+  ),
+  message: messageSchema.optional().describe(
+    "Liquid templates replacing parts of the built-in alert message, with the alert's fields " +
+      "in scope (kind, destination, reason, count, first_error, waiting, command, since)",
+  ),
+}).describe("Alerts when a destination is disabled, fails, loses deliveries or recovers");
+
 /** The config file's schema. */
 export const CONFIG_SCHEMA = z.strictObject({
   $schema: z.string().optional(),
@@ -153,6 +173,7 @@ export const CONFIG_SCHEMA = z.strictObject({
   }).prefault({}),
   destinations: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), destinationSchema),
   routes: z.array(routeSchema),
+  alerts: alertsSchema.optional(),
 });
 
 /** The config file as written, before defaults. */
@@ -646,6 +667,13 @@ export function crossCheck(config: Config): string[] {
         );
       }
     });
+  });
+  config.alerts?.to.forEach((name, j) => {
+    if (!(name in config.destinations)) {
+      problems.push(
+        `alerts.to[${j}] names destination "${name}", which is not defined (defined: ${defined})`,
+      );
+    }
   });
   return problems;
 }

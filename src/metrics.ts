@@ -51,6 +51,15 @@ export const LISTENER_RESTARTS: FamilyName = [
   "Times the webhook listener stopped accepting connections and listened again",
 ];
 
+export const ALERTS_SENT: FamilyName = [
+  "hero_relay_alerts_sent_total",
+  "Alerts an alert destination took, by kind",
+];
+export const ALERT_FAILURES: FamilyName = [
+  "hero_relay_alert_failures_total",
+  "Alerts an alert destination did not take after its tries",
+];
+
 /** A registry of metrics rendered in Prometheus' text format. */
 export class Metrics {
   #families = new Map<string, Family>();

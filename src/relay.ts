@@ -3,6 +3,7 @@
 
 import { dirname } from "node:path";
 import { type AdminServer, startAdmin } from "./admin.ts";
+import { ALERT_KINDS, Alerter } from "./alerts.ts";
 import { type AdminToken, resolveAdminToken } from "./admin_token.ts";
 import type { ReloadResult } from "./console/options.ts";
 import { testSender } from "./console/preview.ts";
@@ -13,6 +14,8 @@ import { GroupCommit } from "./group_commit.ts";
 import type { Logger } from "./log.ts";
 import { defaultMaxConnections, listen, type Listener, type ListenerLimits } from "./listener.ts";
 import {
+  ALERT_FAILURES,
+  ALERTS_SENT,
   ATTEMPT_DURATION,
   CONNECTIONS_EVICTED,
   DELIVERIES,
@@ -126,13 +129,33 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     log,
     metrics,
     redact: redactor.redactCut,
+    onSignal: (signal) => alerter.signal(signal),
     ...(options.now ? { now: options.now } : {}),
     ...(options.pollMs ? { pollMs: options.pollMs } : {}),
+  });
+  // Alerts go straight through the running destinations, so they go out while the store is down.
+  const alerter = new Alerter({
+    runtime: () => runtime,
+    log,
+    metrics,
+    redact: redactor.redactCut,
+    origins: dispatcher.origins,
+    queueStats: () => store.queueStats(),
+    held: (name) => dispatcher.isDisabled(name) || dispatcher.isPaused(name),
+    ...(options.now ? { now: options.now } : {}),
   });
   const commits = new GroupCommit(store);
   const handler = createHandler({
     verifier: () => verifier,
-    ingest: (event) => commits.add(event),
+    ingest: (event) =>
+      commits.add(event).catch((error) => {
+        alerter.signal({
+          kind: "store",
+          step: "receive",
+          error: redactor.redactCut((error as Error).message),
+        });
+        throw error;
+      }),
     route: (event, payload) => dispatcher.plan(event, payload),
     accepted: (event) => {
       if (event.deliveries === undefined) dispatcher.notify();
@@ -233,6 +256,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     handler.close();
     await admin?.stop();
     if (delivering) await dispatcher.stop(deadlineMs);
+    await alerter.stop();
     await store.close();
     lock?.close();
   };
@@ -343,6 +367,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   }
   await dispatcher.start();
   delivering = true;
+  alerter.start();
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}`;
   if (admin !== null && adminConfig?.console !== false) {
@@ -505,4 +530,11 @@ function declareKnownSeries(metrics: Metrics, runtime: Runtime): void {
     "histogram",
     destinations.map((destination) => ({ destination })),
   );
+  const alertTo = runtime.config.alerts?.to ?? [];
+  metrics.declare(
+    ...ALERTS_SENT,
+    "counter",
+    alertTo.flatMap((destination) => ALERT_KINDS.map((kind) => ({ destination, kind }))),
+  );
+  metrics.declare(...ALERT_FAILURES, "counter", alertTo.map((destination) => ({ destination })));
 }

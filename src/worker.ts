@@ -18,7 +18,7 @@ import {
   type Metrics,
   metricType,
 } from "./metrics.ts";
-import { decide, MAX_RETRY_AFTER_MS, type Outcome } from "./retry.ts";
+import { decide, type DeliveryOutcome, MAX_RETRY_AFTER_MS, type Outcome } from "./retry.ts";
 import type { Payload } from "./events.ts";
 import { type CompiledRoute, planDeliveries, templateScope } from "./route.ts";
 import type { Completion, LeasedDelivery, NewDelivery, Store } from "./store.ts";
@@ -40,6 +40,25 @@ export interface DestinationState {
   inFlight: number;
 }
 
+/**
+ * What the dispatcher tells whoever watches it (the alerter): each attempt's outcome, a
+ * destination disabled because its endpoint is gone or enabled again, and a store error that
+ * kept attempt results from being recorded or stored events from being routed. Errors are
+ * redacted.
+ */
+export type DispatcherSignal =
+  | {
+    kind: "attempt";
+    destination: string;
+    outcome: DeliveryOutcome;
+    /** The delivery died: no attempt follows. */
+    dead: boolean;
+    error: string | null;
+  }
+  | { kind: "disabled"; destination: string; error: string }
+  | { kind: "enabled"; destination: string }
+  | { kind: "store"; step: "record" | "route"; error: string };
+
 /** Options of {@linkcode Dispatcher}. */
 export interface DispatcherOptions {
   store: Store;
@@ -57,6 +76,8 @@ export interface DispatcherOptions {
   batch?: number;
   /** Takes the config's secrets out of an attempt's error before it is stored or logged. */
   redact?: (text: string) => string;
+  /** Told of attempts, disabled destinations and store errors; must not throw. */
+  onSignal?: (signal: DispatcherSignal) => void;
 }
 
 /**
@@ -119,6 +140,7 @@ export class Dispatcher {
       pollMs: 500,
       batch: 100,
       redact: (text: string) => text,
+      onSignal: () => {},
       ...options,
       metrics: options.metrics,
     };
@@ -211,6 +233,9 @@ export class Dispatcher {
     const freed = [...this.#disabled, ...this.#paused].filter((name) =>
       !disabledNow.has(name) && !pausedNow.has(name)
     );
+    for (const name of this.#disabled) {
+      if (!disabledNow.has(name)) this.#options.onSignal({ kind: "enabled", destination: name });
+    }
     this.#disabled = disabledNow;
     this.#paused = pausedNow;
     for (const name of freed) this.#lanes.get(name)?.wake.notify();
@@ -336,6 +361,11 @@ export class Dispatcher {
         this.notify(routed.flatMap((r) => r.deliveries));
       } catch (error) {
         log.error("routing failed", { error: (error as Error).message });
+        this.#options.onSignal({
+          kind: "store",
+          step: "route",
+          error: this.#options.redact((error as Error).message),
+        });
         await this.#routerWake.wait(pollMs);
       }
     }
@@ -379,6 +409,11 @@ export class Dispatcher {
         // The leases expire on their own, so the worst case is a repeated attempt, never a loss.
         this.#options.log.error("cannot record attempt results", {
           error: (error as Error).message,
+        });
+        this.#options.onSignal({
+          kind: "store",
+          step: "record",
+          error: this.#options.redact((error as Error).message),
         });
         if (!this.#running) return;
         await new Promise((resolve) => setTimeout(resolve, this.#options.pollMs));
@@ -594,6 +629,7 @@ class Lane {
           status: outcome.httpStatus,
           error,
         });
+        d.options.onSignal({ kind: "disabled", destination: this.name, error: error ?? "gone" });
       } catch (failure) {
         // The delivery stays due without using an attempt; the next 410 tries again.
         log.error("cannot disable destination", {
@@ -642,6 +678,13 @@ class Lane {
     };
     if (decision.label === "delivered") log.info("delivered", fields);
     else log.warn("attempt failed", fields);
+    d.options.onSignal({
+      kind: "attempt",
+      destination: this.name,
+      outcome: decision.label,
+      dead: decision.status === "dead",
+      error,
+    });
     metrics?.inc(...DELIVERIES, {
       destination: this.name,
       outcome: decision.label,
