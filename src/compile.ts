@@ -13,6 +13,8 @@ import {
 } from "./config.ts";
 import { type AlertSettings, compileAlertMessage } from "./alerts.ts";
 import { type DeliveryRequest, type Destination, stripUndefined } from "./destination.ts";
+import { digestSpecOf } from "./digest.ts";
+import { compileDigestMessage, DIGEST_EVENT } from "./digest_message.ts";
 import { destinationTypeOf } from "./destinations.ts";
 import { ADAPTIVE_MAX } from "./concurrency.ts";
 import { KNOWN_EVENT_NAMES } from "./events.ts";
@@ -108,12 +110,24 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
         }
       }
     }
+    let digest: CompiledRoute["digest"] = null;
+    let digestMessage: MessageTemplate | null = null;
+    if (route.digest !== undefined) {
+      try {
+        digest = digestSpecOf(route.digest, parseDuration(route.digest.every));
+      } catch (error) {
+        problems.push(`routes[${i}].digest.${(error as Error).message}`);
+      }
+    }
     return {
       name: route.name,
       events: route.events === "*" ? null : new Set(route.events),
       when,
       to: route.to,
+      digest,
       message: (eventType: string) => {
+        // A digest's message is its built-in summary with the route's parts in its place.
+        if (eventType === DIGEST_EVENT) return digestMessage ??= compileDigestMessage(overrides);
         if (messages.size === 0) compileMessages();
         return messages.get(eventType) ?? messages.get("")!;
       },

@@ -62,6 +62,23 @@ const routeSchema = z.strictObject({
   when: z.string().optional().describe("Liquid condition on the payload"),
   to: z.array(z.string()).min(1).describe("Destination names"),
   message: messageSchema.optional(),
+  digest: z.strictObject({
+    every: duration.describe(
+      'Window length: rolling from its first event ("15m"), or with "at" calendar windows ' +
+        '("1d", "7d", or hours that divide a day)',
+    ),
+    at: z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'expected a time such as "09:00"')
+      .optional().describe("Calendar windows start at this local time (HH:MM)"),
+    timezone: z.string().optional().describe(
+      'IANA time zone of calendar windows, such as "Europe/Berlin" (default UTC)',
+    ),
+    max_events: z.number().int().min(1).max(500).optional().describe(
+      "A window with this many events is sent at once",
+    ),
+    empty: z.string().min(1).optional().describe(
+      "Text sent for a calendar window without events (otherwise nothing is sent)",
+    ),
+  }).optional().describe("Collect the route's events and send one summary per window"),
 });
 
 /** Alerts to the people who run the relay: where they go, and when a destination's trouble is one. */

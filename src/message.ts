@@ -109,6 +109,32 @@ function compileSources(sources: MessageSources): MessageTemplate {
   };
 }
 
+/**
+ * Compiles only the parts `overrides` gives: the result takes a message made otherwise (a
+ * digest's built-in summary) and replaces those parts. Throws SyntaxError like
+ * {@linkcode compileMessage}.
+ */
+export function compileMessageParts(
+  overrides: MessageSources,
+): (scope: object, base: Message) => Message {
+  const keys = new Set(Object.keys(overrides));
+  if (keys.size === 0) return (_scope, base) => base;
+  const compiled = compileSources(overrides);
+  return (scope, base) => {
+    const made = compiled(scope);
+    const has = (...names: string[]) => names.some((name) => keys.has(name));
+    return {
+      title: has("title") ? made.title : base.title,
+      text: has("text") ? made.text : base.text,
+      fields: has("fields") ? made.fields : base.fields,
+      link: has("link_url", "link_label") ? made.link : base.link,
+      image: has("image") ? made.image : base.image,
+      author: has("author_name", "author_url", "author_icon") ? made.author : base.author,
+      color: has("color") ? made.color : base.color,
+    };
+  };
+}
+
 /** The plain-text form of a message: title, text, then one "name: value" line per field. */
 export function plainText(message: Message): string {
   const lines = [message.title];

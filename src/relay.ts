@@ -9,6 +9,7 @@ import type { ReloadResult } from "./console/options.ts";
 import { testSender } from "./console/preview.ts";
 import { compileConfigLoading, type Runtime, warmMessages } from "./compile.ts";
 import { type Config, ConfigError, configSecrets, parseDuration } from "./config.ts";
+import { DigestScheduler } from "./digest.ts";
 import { KNOWN_EVENT_NAMES, UNKNOWN_EVENT } from "./events.ts";
 import { GroupCommit } from "./group_commit.ts";
 import type { Logger } from "./log.ts";
@@ -73,6 +74,8 @@ export interface Relay {
   store: Store;
   metrics: Metrics;
   dispatcher: Dispatcher;
+  /** Closes due digest windows. */
+  digests: DigestScheduler;
   /** Applies a new config; throws ConfigError and keeps the old one when it is bad. */
   reload(config: Config): Promise<void>;
   /** Records a reload that failed before reaching the relay (a config that did not parse). */
@@ -130,6 +133,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     metrics,
     redact: redactor.redactCut,
     onSignal: (signal) => alerter.signal(signal),
+    digested: () => digests.notify(),
     ...(options.now ? { now: options.now } : {}),
     ...(options.pollMs ? { pollMs: options.pollMs } : {}),
   });
@@ -143,6 +147,16 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     queueStats: () => store.queueStats(),
     held: (name) => dispatcher.isDisabled(name) || dispatcher.isPaused(name),
     ...(options.now ? { now: options.now } : {}),
+  });
+  // Closes digest windows into digest events, each with one delivery the dispatcher sends.
+  const digests = new DigestScheduler({
+    store,
+    routes: () => runtime.routes,
+    enabled: (name) => runtime.destinations.get(name)?.enabled === true,
+    closed: (deliveries) => dispatcher.notify(deliveries),
+    log,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.pollMs ? { pollMs: Math.max(options.pollMs, 100) } : {}),
   });
   const commits = new GroupCommit(store);
   const handler = createHandler({
@@ -158,9 +172,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       }),
     route: (event, payload) => dispatcher.plan(event, payload),
     accepted: (event) => {
+      if (event.digests !== undefined) digests.notify();
       if (event.deliveries === undefined) dispatcher.notify();
-      else if (event.deliveries.length === 0) dispatcher.unrouted(event);
-      else dispatcher.notify(event.deliveries);
+      else if (event.deliveries.length === 0 && event.digests === undefined) {
+        dispatcher.unrouted(event);
+      } else dispatcher.notify(event.deliveries);
     },
     ready: () => store.ping(),
     maxBodyBytes: () => runtime.config.influencer_hero.max_body_bytes,
@@ -255,6 +271,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     await listening?.close();
     handler.close();
     await admin?.stop();
+    if (delivering) await digests.stop();
     if (delivering) await dispatcher.stop(deadlineMs);
     await alerter.stop();
     await store.close();
@@ -367,6 +384,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   }
   await dispatcher.start();
   delivering = true;
+  digests.start();
   alerter.start();
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}`;
@@ -392,6 +410,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     store,
     metrics,
     dispatcher,
+    digests,
     async reload(config: Config) {
       try {
         await applyReload(config);

@@ -21,7 +21,7 @@ import {
   VERIFICATION_FAILURES,
 } from "./metrics.ts";
 import type { Payload } from "./events.ts";
-import type { InsertResult, NewDelivery, NewEvent } from "./store.ts";
+import type { InsertResult, NewEvent, Routing } from "./store.ts";
 import type { Verifier, VerifyFailure } from "./verify.ts";
 
 /** Header carrying the hex HMAC-SHA256 of the body. */
@@ -35,8 +35,11 @@ export interface HandlerOptions {
   verifier: () => Verifier;
   /** Stores an event durably; resolves after the commit. */
   ingest: (event: NewEvent) => Promise<InsertResult>;
-  /** Routes an event before it is stored, so it is stored with its deliveries in one commit. */
-  route?: (event: NewEvent, payload: Payload) => NewDelivery[];
+  /**
+   * Routes an event before it is stored, so it is stored with its deliveries (and digest items)
+   * in one commit.
+   */
+  route?: (event: NewEvent, payload: Payload) => Routing;
   /** Called after a new (not duplicate) event is committed. */
   accepted: (event: NewEvent) => void;
   /** Throws when the store is unusable. */
@@ -184,7 +187,11 @@ export function createHandler(options: HandlerOptions): Handler {
       orderKey: orderKey(payload),
       facets: eventFacets(payload),
     };
-    if (options.route) event.deliveries = options.route(event, payload);
+    if (options.route) {
+      const routing = options.route(event, payload);
+      event.deliveries = routing.deliveries;
+      if (routing.digests.length > 0) event.digests = routing.digests;
+    }
     let stored: InsertResult;
     try {
       stored = await options.ingest(event);

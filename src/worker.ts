@@ -20,8 +20,9 @@ import {
 } from "./metrics.ts";
 import { decide, type DeliveryOutcome, MAX_RETRY_AFTER_MS, type Outcome } from "./retry.ts";
 import type { Payload } from "./events.ts";
-import { type CompiledRoute, planDeliveries, templateScope } from "./route.ts";
-import type { Completion, LeasedDelivery, NewDelivery, Store } from "./store.ts";
+import { compileDigestMessage, DIGEST_EVENT } from "./digest_message.ts";
+import { type CompiledRoute, planRouting, templateScope } from "./route.ts";
+import type { Completion, LeasedDelivery, NewDelivery, Routing, Store } from "./store.ts";
 
 /** How long accepted bodies are remembered to answer replays as duplicates: 7 days. */
 export const REPLAY_WINDOW_MS = 7 * 86_400_000;
@@ -76,6 +77,8 @@ export interface DispatcherOptions {
   batch?: number;
   /** Takes the config's secrets out of an attempt's error before it is stored or logged. */
   redact?: (text: string) => string;
+  /** Told when routing put events into digests (the digest scheduler looks again). */
+  digested?: () => void;
   /** Told of attempts, disabled destinations and store errors; must not throw. */
   onSignal?: (signal: DispatcherSignal) => void;
 }
@@ -141,6 +144,7 @@ export class Dispatcher {
       batch: 100,
       redact: (text: string) => text,
       onSignal: () => {},
+      digested: () => {},
       ...options,
       metrics: options.metrics,
     };
@@ -172,12 +176,15 @@ export class Dispatcher {
     for (const d of deliveries) this.#lanes.get(d.destination)?.wake.notify();
   }
 
-  /** The deliveries an event gets from the current routes: one per matching route and destination. */
+  /**
+   * What an event gets from the current routes: a delivery per matching route and destination,
+   * a digest item where the route is a digest.
+   */
   plan(
     event: { id: string; type: string; receivedAt: number; orderKey: string | null },
     payload: Payload,
-  ): NewDelivery[] {
-    return planDeliveries(this.#options.runtime(), event, payload);
+  ): Routing {
+    return planRouting(this.#options.runtime(), event, payload);
   }
 
   /** Logs and counts an event that matched no route (it stays stored). */
@@ -353,12 +360,13 @@ export class Dispatcher {
           continue;
         }
         const routed = events.map((event) => {
-          const deliveries = this.plan(event, parsePayload(event.body));
-          if (deliveries.length === 0) this.unrouted(event);
-          return { eventId: event.id, deliveries };
+          const { deliveries, digests } = this.plan(event, parsePayload(event.body));
+          if (deliveries.length === 0 && digests.length === 0) this.unrouted(event);
+          return { eventId: event.id, deliveries, digests };
         });
         await store.routeEvents(routed, this.#options.now());
         this.notify(routed.flatMap((r) => r.deliveries));
+        if (routed.some((r) => r.digests.length > 0)) this.#options.digested();
       } catch (error) {
         log.error("routing failed", { error: (error as Error).message });
         this.#options.onSignal({
@@ -379,7 +387,7 @@ export class Dispatcher {
     if (route) return route.message(eventType);
     let fallback = this.#fallbackMessages.get(eventType);
     if (fallback === undefined) {
-      fallback = compileMessage(eventType);
+      fallback = eventType === DIGEST_EVENT ? compileDigestMessage() : compileMessage(eventType);
       this.#fallbackMessages.set(eventType, fallback);
     }
     return fallback;

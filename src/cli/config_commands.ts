@@ -1,6 +1,8 @@
 // Commands about the config and what it would do: `check`, `render`, `events`, `schema`.
 
-import { compileConfig } from "../compile.ts";
+import { compileConfig, type Runtime } from "../compile.ts";
+import { sampleDigest } from "../digest.ts";
+import { DIGEST_EVENT } from "../digest_message.ts";
 import { matchRoutes, templateScope } from "../route.ts";
 import { type Config, configJsonSchema, configWarnings, isEnabled } from "../config.ts";
 import { maskUrl } from "../destination.ts";
@@ -88,9 +90,11 @@ Options:
 
 export const renderCommand: Command = {
   usage: `Usage: hero-relay render <event_type> [--config PATH] [--payload FILE] [--route NAME]
+       hero-relay render <digest_route> [--config PATH]
 
 Shows, for each destination the event reaches, exactly what would be sent (the native body),
-using the built-in sample payload unless --payload is given. Nothing is sent.
+using the built-in sample payload unless --payload is given. Nothing is sent. Named by a route
+with "digest", it shows that route's digest of one sample of each event type it takes.
 
 Options:
 -c, --config PATH   Config file (default ./config.json)
@@ -119,6 +123,11 @@ Options:
     }
     await loadTemplates();
     const runtime = compileConfig(config, values.config, { write: () => {} });
+    const digestRoute = runtime.routes.find((r) => r.name === type && r.digest !== null);
+    if (digestRoute !== undefined && !(type in SAMPLES)) {
+      print(renderDigest(runtime, digestRoute.name));
+      return Promise.resolve(0);
+    }
     const payload = values.payload === undefined
       ? SAMPLES[type]
       : JSON.parse(Deno.readTextFileSync(values.payload));
@@ -155,6 +164,37 @@ Options:
     return Promise.resolve(0);
   },
 };
+
+/** What a digest route's destinations would receive for the digest of the sample events. */
+function renderDigest(runtime: Runtime, name: string): string {
+  const route = runtime.routes.find((r) => r.name === name)!;
+  const out: string[] = [];
+  const now = Date.now();
+  for (const destination of route.to) {
+    const target = runtime.destinations.get(destination);
+    if (target === undefined || !target.enabled) continue;
+    const body = { ...sampleDigest({ ...route, digest: route.digest! }, destination, { now }) };
+    const event = { id: "evt_PREVIEW_DIGEST", type: DIGEST_EVENT, receivedAt: now };
+    const rendered = target.destination.render({
+      deliveryId: "dlv_PREVIEW",
+      eventId: event.id,
+      eventType: DIGEST_EVENT,
+      receivedAt: now,
+      body: JSON.stringify(body),
+      payload: body,
+      message: route.message(DIGEST_EVENT)(templateScope(body, event)),
+      attempt: 1,
+    });
+    out.push(
+      `=== digest of route "${route.name}" (${body.digest.count} sample events) → ${destination}`,
+    );
+    out.push(`${rendered.method} ${rendered.url}`);
+    for (const [k, v] of Object.entries(rendered.headers)) out.push(`${k}: ${v}`);
+    out.push("", prettyBody(rendered.body), "");
+  }
+  if (out.length === 0) return `Route "${name}" reaches no enabled destination.\n`;
+  return out.join("\n");
+}
 
 export const eventsCommand: Command = {
   usage: `Usage: hero-relay events [<event_type>]

@@ -1,9 +1,13 @@
 // What an event would become, as `render` shows it: for each routed destination its native
-// request (masked) and the neutral message; and one real test send to a destination.
+// request (masked) and the neutral message (for a digest route, the digest of this event with a
+// sample of each other type the route takes); and one real test send to a destination.
 
 import type { Runtime } from "../compile.ts";
 import type { DeliveryRequest, Rendered } from "../destination.ts";
+import { sampleDigest } from "../digest.ts";
+import { DIGEST_EVENT } from "../digest_message.ts";
 import type { Payload } from "../events.ts";
+import { SAMPLES } from "../samples.ts";
 import type { ReachableOrigins } from "../http_client.ts";
 import { newId } from "../ids.ts";
 import { compileMessage, type Message } from "../message.ts";
@@ -19,6 +23,8 @@ export interface PreviewItem {
   type: string;
   rendered: Rendered;
   message: Message;
+  /** For a digest route: how many events the digest shown holds. */
+  digestEvents?: number;
 }
 
 /** The event a preview or a test stands for. */
@@ -37,8 +43,36 @@ export async function previewDeliveries(
   await loadTemplates();
   const scope = templateScope(payload, event);
   return matchRoutes(runtime, event.type, scope).map(({ route, destination }) => {
-    const message = route.message(event.type)(scope);
     const target = runtime.destinations.get(destination)!.destination;
+    if (route.digest !== null) {
+      const others = Object.keys(SAMPLES).filter((type) =>
+        type !== event.type && (route.events === null || route.events.has(type))
+      );
+      const body: Payload = {
+        ...sampleDigest({ ...route, digest: route.digest }, destination, {
+          now: event.receivedAt,
+          events: [
+            { type: event.type, payload },
+            ...others.map((type) => ({ type, payload: SAMPLES[type]! })),
+          ],
+        }),
+      };
+      const digestEvent = {
+        id: "evt_PREVIEW_DIGEST",
+        type: DIGEST_EVENT,
+        receivedAt: event.receivedAt,
+      };
+      const message = route.message(DIGEST_EVENT)(templateScope(body, digestEvent));
+      return {
+        route: route.name,
+        destination,
+        type: target.type,
+        rendered: target.render(requestOf(digestEvent, body, message, "dlv_PREVIEW")),
+        message,
+        digestEvents: 1 + others.length,
+      };
+    }
+    const message = route.message(event.type)(scope);
     return {
       route: route.name,
       destination,

@@ -145,6 +145,11 @@ export async function previewPage(
             >
               <h3 id={`pv-${item.route}-${item.destination}`}>
                 Route {item.route} → {item.destination} <span class="muted">({item.type})</span>
+                {item.digestEvents !== undefined && (
+                  <span class="muted">
+                    &nbsp;— a digest of this event and {item.digestEvents - 1} sample events
+                  </span>
+                )}
               </h3>
               <h4>Request</h4>
               <pre>{`${item.rendered.method} ${item.rendered.url}`}</pre>
