@@ -273,8 +273,8 @@ export class DigestScheduler {
   #news = false;
   #running = false;
   #done: Promise<void> = Promise.resolve();
-  /** Empty windows already looked at (route, destination, start), so each is checked once. */
-  #emptyChecked = new Set<string>();
+  /** The last empty window looked at per route and destination, so each is checked once. */
+  #emptyChecked = new Map<string, number>();
 
   constructor(options: DigestSchedulerOptions) {
     this.#options = { now: Date.now, pollMs: 1000, ...options };
@@ -379,8 +379,8 @@ export class DigestScheduler {
       next = Math.min(next, current.end);
       for (const destination of route.to) {
         if (!this.#options.enabled(destination)) continue;
-        const key = `${route.name}\n${destination}\n${last.start}`;
-        if (this.#emptyChecked.has(key)) continue;
+        const key = `${route.name}\n${destination}`;
+        if (this.#emptyChecked.get(key) === last.start) continue;
         const any = await store.digestItems({
           route: route.name,
           destination,
@@ -390,7 +390,7 @@ export class DigestScheduler {
           taken: true,
         });
         if (any.length === 0) await this.#close(route.name, destination, spec, last, []);
-        this.#emptyChecked.add(key);
+        this.#emptyChecked.set(key, last.start);
       }
     }
     return next;

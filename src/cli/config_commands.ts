@@ -1,7 +1,7 @@
 // Commands about the config and what it would do: `check`, `render`, `events`, `schema`.
 
 import { compileConfig, type Runtime } from "../compile.ts";
-import { sampleDigest } from "../digest.ts";
+import { type DigestSpec, sampleDigest } from "../digest.ts";
 import { DIGEST_EVENT } from "../digest_message.ts";
 import { matchRoutes, templateScope } from "../route.ts";
 import { type Config, configJsonSchema, configWarnings, isEnabled } from "../config.ts";
@@ -76,7 +76,8 @@ Options:
           r.to.map((d) => {
             const enabled = runtime.destinations.get(d)?.enabled && !gone.has(d);
             const state = !enabled ? " [disabled]" : paused.has(d) ? " [paused]" : "";
-            return `${r.name}${r.when ? " (when …)" : ""} → ${d}${state}`;
+            const digest = r.digest === null ? "" : ` (digest ${describeDigest(r.digest)})`;
+            return `${r.name}${r.when ? " (when …)" : ""}${digest} → ${d}${state}`;
           })
         ).join(", ") || "(unrouted: stored only)";
     for (const type of types) out.push(`  ${type.padEnd(22)} ${targets(type)}`);
@@ -164,6 +165,22 @@ Options:
     return Promise.resolve(0);
   },
 };
+
+/** "every 1d at 09:00 Europe/Berlin", "every 15m, at most 100". */
+function describeDigest(spec: DigestSpec): string {
+  const every = spec.everyMs % 86_400_000 === 0
+    ? `${spec.everyMs / 86_400_000}d`
+    : spec.everyMs % 3_600_000 === 0
+    ? `${spec.everyMs / 3_600_000}h`
+    : spec.everyMs % 60_000 === 0
+    ? `${spec.everyMs / 60_000}m`
+    : `${spec.everyMs / 1000}s`;
+  const at = spec.at === null
+    ? ""
+    : ` at ${String(spec.at.hour).padStart(2, "0")}:${String(spec.at.minute).padStart(2, "0")} ` +
+      spec.timezone;
+  return `every ${every}${at}${spec.maxEvents === null ? "" : `, at most ${spec.maxEvents}`}`;
+}
 
 /** What a digest route's destinations would receive for the digest of the sample events. */
 function renderDigest(runtime: Runtime, name: string): string {
