@@ -52,6 +52,8 @@ export interface DestinationRuntime {
    * template sends the event's own bytes and needs no template at all.
    */
   rendersMessages: boolean;
+  /** Payload paths this destination never sees (`omit`), each split into its keys. */
+  omit: readonly (readonly string[])[];
 }
 
 /** Everything the relay runs from one config. */
@@ -149,6 +151,7 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
       destination,
       enabled: isEnabled(entry),
       rendersMessages: type.rendersMessages(entry),
+      omit: (entry.omit ?? []).map((path) => path.split(".")),
       policy: policyOf(entry.retry ?? defaults.retry),
       timeouts: {
         connectMs: timeout?.connect !== undefined

@@ -162,3 +162,25 @@ export function signedTimestamp(payload: Payload): number | null {
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
+
+/**
+ * The payload without the fields at `paths` (each a list of keys; a list met on the way has the
+ * rest of the path removed from each of its items). Copies only what it changes.
+ */
+export function omitPaths(payload: Payload, paths: readonly (readonly string[])[]): Payload {
+  let out: unknown = payload;
+  for (const path of paths) out = without(out, path);
+  return out as Payload;
+}
+
+function without(value: unknown, path: readonly string[]): unknown {
+  if (path.length === 0) return value;
+  if (Array.isArray(value)) return value.map((item) => without(item, path));
+  if (typeof value !== "object" || value === null) return value;
+  const [key, ...rest] = path as [string, ...string[]];
+  if (!Object.hasOwn(value, key)) return value;
+  const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  if (rest.length === 0) delete copy[key];
+  else copy[key] = without(copy[key], rest);
+  return copy;
+}

@@ -112,6 +112,15 @@ export const deliveryOptions = {
   ordered: bool.optional().describe(
     "Deliver each collaboration's (or deal's) events in the order received",
   ),
+  omit: z.array(
+    z.string().regex(
+      /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
+      'expected a payload path such as "send_product_info.phone"',
+    ),
+  ).max(64).optional().describe(
+    "Payload fields this destination never sees, in its message, its templates or the body it " +
+      'is sent: dot paths such as "send_product_info.shipping_address" (through lists too)',
+  ),
 };
 
 /** Retry settings as written. */

@@ -19,7 +19,7 @@ import {
   metricType,
 } from "./metrics.ts";
 import { decide, type DeliveryOutcome, MAX_RETRY_AFTER_MS, type Outcome } from "./retry.ts";
-import type { Payload } from "./events.ts";
+import { omitPaths, type Payload } from "./events.ts";
 import { compileDigestMessage, DIGEST_EVENT } from "./digest_message.ts";
 import { type CompiledRoute, planRouting, templateScope } from "./route.ts";
 import type { Completion, LeasedDelivery, NewDelivery, Routing, Store } from "./store.ts";
@@ -579,14 +579,18 @@ class Lane {
     // raw body as it is.
     let payload: Payload | undefined;
     let message: Message | undefined;
+    // A destination with `omit` sees the payload without those fields, its raw body included.
+    const body = runtime.omit.length === 0
+      ? delivery.body
+      : JSON.stringify(omitPaths(parsePayload(delivery.body), runtime.omit));
     const request: DeliveryRequest = {
       deliveryId: delivery.id,
       eventId: delivery.eventId,
       eventType: delivery.eventType,
       receivedAt: delivery.eventReceivedAt,
-      body: delivery.body,
+      body,
       get payload() {
-        return payload ??= parsePayload(delivery.body);
+        return payload ??= parsePayload(body);
       },
       get message() {
         return message ??= d.message(delivery.route, delivery.eventType)(

@@ -618,3 +618,48 @@ Deno.test("destinationStates() tells off, disabled, paused, waiting, retrying an
     for (const server of [busy, failing, gone, fine]) await server.close();
   }
 });
+
+Deno.test("omit takes fields out of what one destination is sent, its message and its templates; the others get them", async () => {
+  const crm = new FakeServer(() => ({ status: 200, body: "{}" }));
+  const full = new FakeServer(() => ({ status: 200, body: "{}" }));
+  const slack = new FakeServer(() => ({ status: 200, body: "ok" }));
+  const dir = await Deno.makeTempDir();
+  const omit = ["send_product_info.shipping_address", "send_product_info.phone"];
+  const { relay } = await testRelay(testConfig(dir, {
+    destinations: {
+      crm: { type: "http", url: `${crm.url}/crm`, omit },
+      full: { type: "http", url: `${full.url}/full` },
+      slack: {
+        type: "slack",
+        url: `${slack.url}/services/T/B/x`,
+        omit,
+        body: '{"text": "phone [{{ send_product_info.phone }}] {{ message.title }}"}',
+      },
+    },
+    routes: [{ name: "all", events: "*", to: ["crm", "full", "slack"] }],
+  }));
+  try {
+    assert.equal((await post(relay.url, "/hooks", freshSample("product_sent"))).status, 200);
+    await Promise.all([crm.waitFor(1), full.waitFor(1), slack.waitFor(1)]);
+    const sent = JSON.parse(crm.received[0]!.body).payload.send_product_info;
+    assert.equal(sent.shipping_address, undefined);
+    assert.equal(sent.phone, undefined);
+    assert.ok(Array.isArray(sent.line_items) && sent.customer.first_name === "Dwayne");
+    const whole = JSON.parse(full.received[0]!.body).payload.send_product_info;
+    assert.equal(whole.phone, "555-555-5555");
+    assert.equal(whole.shipping_address.city, "Miami");
+    const text = JSON.parse(slack.received[0]!.body).text;
+    assert.match(text, /^phone \[\] Product sent to /);
+    for (const server of [crm, slack]) {
+      assert.doesNotMatch(server.received[0]!.body, /555-555-5555|1 Example Street|Miami/);
+    }
+    // The stored event keeps every field: omit is per destination, not a change to the event.
+    const stored = await relay.store.listEvents({ limit: 1 });
+    const event = await relay.store.getEvent(stored[0]!.id);
+    assert.match(event!.body, /555-555-5555/);
+  } finally {
+    await relay.stop();
+    for (const server of [crm, full, slack]) await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

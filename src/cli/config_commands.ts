@@ -6,7 +6,7 @@ import { DIGEST_EVENT } from "../digest_message.ts";
 import { matchRoutes, templateScope } from "../route.ts";
 import { type Config, configJsonSchema, configWarnings, isEnabled } from "../config.ts";
 import { maskUrl } from "../destination.ts";
-import { EVENT_TYPES, KNOWN_EVENT_NAMES } from "../events.ts";
+import { EVENT_TYPES, KNOWN_EVENT_NAMES, omitPaths } from "../events.ts";
 import { describeStore, openStore } from "../relay.ts";
 import { SAMPLES } from "../samples.ts";
 import { loadTemplates } from "../template.ts";
@@ -146,14 +146,17 @@ Options:
     }
     const out: string[] = [];
     for (const { route, destination } of matches) {
-      const rendered = runtime.destinations.get(destination)!.destination.render({
+      const target = runtime.destinations.get(destination)!;
+      // What the destination sees: the payload without its `omit` fields.
+      const seen = omitPaths(payload, target.omit);
+      const rendered = target.destination.render({
         deliveryId: "dlv_PREVIEW",
         eventId: event.id,
         eventType: type,
         receivedAt: event.receivedAt,
-        body: JSON.stringify(payload),
-        payload,
-        message: route.message(type)(scope),
+        body: JSON.stringify(seen),
+        payload: seen,
+        message: route.message(type)(templateScope(seen, event)),
         attempt: 1,
       });
       out.push(`=== route "${route.name}" → ${destination}`);

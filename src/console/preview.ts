@@ -6,7 +6,7 @@ import type { Runtime } from "../compile.ts";
 import type { DeliveryRequest, Rendered } from "../destination.ts";
 import { sampleDigest } from "../digest.ts";
 import { DIGEST_EVENT } from "../digest_message.ts";
-import type { Payload } from "../events.ts";
+import { omitPaths, type Payload } from "../events.ts";
 import { SAMPLES } from "../samples.ts";
 import type { ReachableOrigins } from "../http_client.ts";
 import { newId } from "../ids.ts";
@@ -72,12 +72,14 @@ export async function previewDeliveries(
         digestEvents: 1 + others.length,
       };
     }
-    const message = route.message(event.type)(scope);
+    // The destination sees the payload without its `omit` fields, as the worker sends it.
+    const seen = omitPaths(payload, runtime.destinations.get(destination)!.omit);
+    const message = route.message(event.type)(templateScope(seen, event));
     return {
       route: route.name,
       destination,
       type: target.type,
-      rendered: target.render(requestOf(event, payload, message, "dlv_PREVIEW")),
+      rendered: target.render(requestOf(event, seen, message, "dlv_PREVIEW")),
       message,
     };
   });
@@ -101,8 +103,11 @@ export function testSender(
     const event = { id: newId("evt", now()), type: eventType, receivedAt: now() };
     const scope = templateScope(payload, event);
     const match = matchRoutes(current, eventType, scope).find((m) => m.destination === name);
-    const message = (match ? match.route.message(eventType) : compileMessage(eventType))(scope);
-    const request = requestOf(event, payload, message, newId("dlv", event.receivedAt));
+    const seen = omitPaths(payload, target.omit);
+    const message = (match ? match.route.message(eventType) : compileMessage(eventType))(
+      templateScope(seen, event),
+    );
+    const request = requestOf(event, seen, message, newId("dlv", event.receivedAt));
     try {
       return await target.destination.send(request, {
         timeouts: target.timeouts,
