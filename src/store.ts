@@ -48,6 +48,21 @@ export type EventSummary = Omit<StoredEvent, "body" | "fingerprint" | "deliverie
 /** The columns of an {@linkcode EventSummary}, so list queries never read a body. */
 export const EVENT_SUMMARY_COLUMNS = "id, type, received_at, order_key, routed_at";
 
+/**
+ * The events' search indexes, the same SQL on both stores, run after a migration has added the
+ * columns they cover. Newest-first pages walk (received_at, id) backwards; events_received, on
+ * received_at alone, is a prefix of it.
+ */
+export const EVENT_INDEXES = `
+CREATE INDEX IF NOT EXISTS events_newest ON events (received_at, id);
+DROP INDEX IF EXISTS events_received;
+CREATE INDEX IF NOT EXISTS events_type_newest ON events (type, received_at, id);
+CREATE INDEX IF NOT EXISTS events_deal ON events (deal_id, received_at, id)
+  WHERE deal_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_collab ON events (collab_id, received_at, id)
+  WHERE collab_id IS NOT NULL;
+`;
+
 /** Where a delivery stands. */
 export type DeliveryStatus = "pending" | "failed" | "dead" | "delivered";
 

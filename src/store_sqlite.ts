@@ -34,6 +34,7 @@ import {
   bucketSize,
   containsPattern,
   DIGEST_ITEM_COLUMNS,
+  EVENT_INDEXES,
   EVENT_SUMMARY_COLUMNS,
   FACET_COLUMNS,
   facetsOf,
@@ -128,18 +129,6 @@ CREATE INDEX IF NOT EXISTS digest_items_open ON digest_items (route, destination
 CREATE INDEX IF NOT EXISTS digest_items_window ON digest_items (route, destination, received_at);
 CREATE INDEX IF NOT EXISTS digest_items_event ON digest_items (event_id) WHERE taken_at IS NULL;
 CREATE INDEX IF NOT EXISTS digest_items_taken ON digest_items (taken_at) WHERE taken_at IS NOT NULL;
-`;
-
-// Indexes on columns a migration may have to add first (see #migrate). Newest-first pages walk
-// (received_at, id) backwards; events_received, on received_at alone, is a prefix of it.
-const EVENT_INDEXES = `
-CREATE INDEX IF NOT EXISTS events_newest ON events (received_at, id);
-DROP INDEX IF EXISTS events_received;
-CREATE INDEX IF NOT EXISTS events_type_newest ON events (type, received_at, id);
-CREATE INDEX IF NOT EXISTS events_deal ON events (deal_id, received_at, id)
-  WHERE deal_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_collab ON events (collab_id, received_at, id)
-  WHERE collab_id IS NOT NULL;
 `;
 
 /** The columns added to events by the console's migration, in order. */

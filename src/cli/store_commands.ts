@@ -167,35 +167,17 @@ Options:
 -c, --config PATH  Config file naming the store (default ./config.json)
 -h, --help         Show this help
 `,
-  async run(args) {
-    const { values, positionals } = parse(args, CONFIG_OPTION, true);
-    if (values.help) return help(enableCommand.usage);
-    if (positionals.length !== 1) throw new UsageError("Name one destination");
-    const name = positionals[0]!;
-    const names = destinationNames(values.config);
-    if (!names.includes(name)) {
-      printError(
-        `No destination "${name}" in "${values.config}" (defined: ${
-          names.map((n) => `"${n}"`).join(", ") || "none"
-        })\n`,
-      );
-      return 1;
-    }
-    const store = await openExistingStore(values.config);
-    try {
-      const changed = await store.setDisabled(name, null, Date.now());
-      print(
-        changed
+  run: (args) =>
+    onDestination(
+      args,
+      enableCommand.usage,
+      async (store, name) =>
+        await store.setDisabled(name, null, Date.now())
           ? `Enabled "${name}": its parked deliveries resume\n`
           : `"${name}" was not disabled by the relay (its endpoint was never found gone); ` +
             `a destination switched off with "enabled": false in the config is switched on ` +
             `there\n`,
-      );
-      return 0;
-    } finally {
-      await store.close();
-    }
-  },
+    ),
 };
 
 export const pauseCommand: Command = {
@@ -225,9 +207,35 @@ Options:
   run: (args) => setPaused(args, false),
 };
 
-async function setPaused(args: string[], pause: boolean): Promise<number> {
+function setPaused(args: string[], pause: boolean): Promise<number> {
+  return onDestination(
+    args,
+    pause ? pauseCommand.usage : resumeCommand.usage,
+    async (store, name) => {
+      const changed = await store.setPaused(name, pause, Date.now());
+      if (pause) {
+        return changed
+          ? `Paused "${name}": its deliveries wait until "hero-relay resume ${name}"\n`
+          : `"${name}" was already paused\n`;
+      }
+      return changed
+        ? `Resumed "${name}": its waiting deliveries are sent\n`
+        : `"${name}" was not paused\n`;
+    },
+  );
+}
+
+/**
+ * Runs a command on one destination the config defines, in the store: `act` changes it and says
+ * what it did. An unknown name is an error that lists the defined ones.
+ */
+async function onDestination(
+  args: string[],
+  usage: string,
+  act: (store: Store, name: string) => Promise<string>,
+): Promise<number> {
   const { values, positionals } = parse(args, CONFIG_OPTION, true);
-  if (values.help) return help(pause ? pauseCommand.usage : resumeCommand.usage);
+  if (values.help) return help(usage);
   if (positionals.length !== 1) throw new UsageError("Name one destination");
   const name = positionals[0]!;
   const names = destinationNames(values.config);
@@ -241,16 +249,7 @@ async function setPaused(args: string[], pause: boolean): Promise<number> {
   }
   const store = await openExistingStore(values.config);
   try {
-    const changed = await store.setPaused(name, pause, Date.now());
-    print(
-      pause
-        ? changed
-          ? `Paused "${name}": its deliveries wait until "hero-relay resume ${name}"\n`
-          : `"${name}" was already paused\n`
-        : changed
-        ? `Resumed "${name}": its waiting deliveries are sent\n`
-        : `"${name}" was not paused\n`,
-    );
+    print(await act(store, name));
     return 0;
   } finally {
     await store.close();
