@@ -161,12 +161,9 @@ export const DEFAULT_MESSAGES: Readonly<Record<string, MessageSources>> = {
       "{% for item in send_product_info.line_items %}{{ item.quantity }} × {{ item.variant_name }}" +
       "{% unless forloop.last %}\n{% endunless %}{% endfor %}",
     fields: who([
-      {
-        name: "Ship to",
-        value: "{% assign a = send_product_info.shipping_address %}" +
-          "{{ a.name }}{% if a.city %}, {{ a.city }}{% endif %}{% if a.country_code %}, " +
-          "{{ a.country_code }}{% endif %}",
-      },
+      // Only the country: a shipping address and a phone number are the customer's, and a
+      // channel is no place for them (a template may still ask for them).
+      { name: "Ships to", value: "{{ send_product_info.shipping_address.country_code }}" },
       { name: "Email", value: "{{ send_product_info.customer.email }}" },
       { name: "Deal", value: "{{ deal_id }}" },
     ]),

@@ -111,3 +111,31 @@ Deno.test("compileCondition() takes Liquid comparisons and rejects broken expres
     assert.throws(() => compileCondition(bad), SyntaxError, bad);
   }
 });
+
+Deno.test("the built-in messages never show a shipping address or a phone number", () => {
+  const payload = SAMPLES["product_sent"]!;
+  const info = payload["send_product_info"] as {
+    shipping_address: Record<string, string>;
+    phone: string;
+  };
+  const personal = [
+    info.phone,
+    ...["address1", "city", "zip"].map((k) => info.shipping_address[k]!),
+  ];
+  assert.equal(personal.length, 4);
+  for (const type of [...EVENT_TYPES.map((t) => t.name), "some_future_type"]) {
+    const message = compileMessage(type)(templateScope(payload, { ...event, type }));
+    const shown = JSON.stringify(message);
+    for (const value of personal) assert.ok(!shown.includes(value), `${type} shows ${value}`);
+  }
+  // The country alone says where it goes.
+  const sent = compileMessage("product_sent")(
+    templateScope(payload, { ...event, type: "product_sent" }),
+  );
+  assert.deepEqual(sent.fields.find((f) => f.name === "Ships to")?.value, "US");
+  // A template may still ask for the address.
+  const asked = compileMessage("product_sent", {
+    text: "{{ send_product_info.shipping_address.city }}",
+  })(templateScope(payload, { ...event, type: "product_sent" }));
+  assert.equal(asked.text, "Miami");
+});
