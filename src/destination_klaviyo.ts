@@ -33,8 +33,9 @@ import { classifyHttp, describe, type HttpAnswer, type Outcome } from "./retry.t
 
 /**
  * The API revision every request names. Pinned, so a new revision can never change what the
- * relay sends or what Klaviyo answers under it; Klaviyo keeps a revision stable for a year and
- * supported for another, so a release of the relay moves it on well within that time.
+ * relay sends or what Klaviyo answers under it. Klaviyo keeps a revision stable for a year and
+ * supported for another, then retires it (every 2024 revision is retired by now), so a release of
+ * the relay moves it on well within that time.
  */
 export const KLAVIYO_REVISION = "2026-10-15";
 
@@ -108,7 +109,8 @@ export class KlaviyoDestination implements Destination {
     };
     const valueText = options.value?.(request).trim() ?? "";
     if (valueText !== "") {
-      const value = Number(valueText.replace(/,/g, ""));
+      // Strictly a number: "1,500" could mean 1500 or 1.5, so the template says which.
+      const value = Number(valueText);
       if (!Number.isFinite(value)) {
         return { error: `the value template rendered "${fit(valueText, 40)}", not a number` };
       }
