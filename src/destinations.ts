@@ -4,11 +4,13 @@
 // file that runs the destination contract (tests/destination_contract.ts).
 
 import type { DestinationType } from "./destination.ts";
+import { airtableType } from "./destination_airtable.ts";
 import { consoleType } from "./destination_console.ts";
 import { discordType } from "./destination_discord.ts";
 import { emailType } from "./destination_email.ts";
 import { googleChatType } from "./destination_google_chat.ts";
 import { httpType } from "./destination_http.ts";
+import { klaviyoType } from "./destination_klaviyo.ts";
 import { mattermostType } from "./destination_mattermost.ts";
 import { ntfyType } from "./destination_ntfy.ts";
 import { slackType } from "./destination_slack.ts";
@@ -27,6 +29,8 @@ export const DESTINATION_TYPES = [
   mattermostType,
   ntfyType,
   emailType,
+  airtableType,
+  klaviyoType,
 ] as const;
 
 /** The schemas of {@linkcode DESTINATION_TYPES}, as a tuple for zod's discriminated union. */

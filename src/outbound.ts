@@ -47,6 +47,18 @@ export function customBody(
   return changed ? JSON.stringify(parsed) : text;
 }
 
+/**
+ * Whether any of an operator's templates refers to the route's `message` (`{{ message.title }}`),
+ * so the destination renders messages only when one does. A mention inside literal text counts
+ * too: rendering a message that is not used costs little, missing one that is used shows blanks.
+ */
+export function mentionsMessage(sources: Iterable<string | undefined>): boolean {
+  for (const source of sources) {
+    if (source !== undefined && /(^|[^\w.])message\b/.test(source)) return true;
+  }
+  return false;
+}
+
 /** The preview of a built request: URL and secret headers masked. */
 export function preview(built: Built, displayUrl: string): Rendered {
   if ("error" in built) return { method: "ERROR", url: displayUrl, headers: {}, body: built.error };

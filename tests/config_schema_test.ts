@@ -29,6 +29,8 @@ const ENV: Record<string, string> = {
   CRM_KEY: "crm-key",
   CRM_WEBHOOK_URL: "https://example.com/crm",
   CRM_SIGNING_SECRET: "whsec_" + btoa("0123456789abcdef0123456789abcdef"),
+  AIRTABLE_TOKEN: "patTest0123456789.abcdef",
+  KLAVIYO_PRIVATE_KEY: "pk_test0123456789",
 };
 
 function schemaErrors(config: unknown): string {
