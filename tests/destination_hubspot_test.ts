@@ -515,6 +515,35 @@ Deno.test("a note failing with 5xx is retried by the relay, and the contact is n
   }
 });
 
+Deno.test("a note that never answers times out within the attempt's total, as a retry", async () => {
+  let release = () => {};
+  const held = new Promise<Answer>((resolve) => {
+    release = () => resolve(jsonAnswer(201, { id: "late" }));
+  });
+  const server = new FakeServer((request) =>
+    request.path === NOTES
+      ? held
+      : jsonAnswer(200, { status: "COMPLETE", results: [{ id: "151" }] })
+  );
+  try {
+    const context = { ...sendContext(), timeouts: { connectMs: 1_000, totalMs: 1_500 } };
+    const outcome = await build({ ...INFLUENCER_CRM, api_url: server.url }).send(
+      deliveryOf("new_influencer_reply"),
+      context,
+    );
+    assert.equal(outcome.kind, "retry", JSON.stringify(outcome));
+    assert.match(
+      outcome.kind === "retry" ? outcome.error : "",
+      /^note \(contact 151 saved\): timed out after \d+ ms$/,
+    );
+    // The note had what the contact left of the 1.5 s, or nothing when the contact took it all.
+    assert.equal(server.received[0]!.path, UPSERT);
+  } finally {
+    release();
+    await server.close();
+  }
+});
+
 Deno.test("an e-mail that renders empty fails for good and sends nothing", async () => {
   const hub = new FakeHubspot();
   try {
