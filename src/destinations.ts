@@ -11,6 +11,7 @@ import { emailType } from "./destination_email.ts";
 import { googleChatType } from "./destination_google_chat.ts";
 import { httpType } from "./destination_http.ts";
 import { klaviyoType } from "./destination_klaviyo.ts";
+import { hubspotType } from "./destination_hubspot.ts";
 import { mattermostType } from "./destination_mattermost.ts";
 import { ntfyType } from "./destination_ntfy.ts";
 import { slackType } from "./destination_slack.ts";
@@ -31,6 +32,7 @@ export const DESTINATION_TYPES = [
   emailType,
   airtableType,
   klaviyoType,
+  hubspotType,
 ] as const;
 
 /** The schemas of {@linkcode DESTINATION_TYPES}, as a tuple for zod's discriminated union. */

@@ -26,6 +26,7 @@ const ENV: Record<string, string> = {
   NTFY_TOKEN: "tk_test",
   SMTP_URL: "smtp://user:pw@mail.example.com:587",
   POSTMARK_SERVER_TOKEN: "pm-token",
+  HUBSPOT_TOKEN: "pat-na1-test-token",
   CRM_KEY: "crm-key",
   CRM_WEBHOOK_URL: "https://example.com/crm",
   CRM_SIGNING_SECRET: "whsec_" + btoa("0123456789abcdef0123456789abcdef"),
