@@ -8,6 +8,7 @@ import { consoleType } from "./destination_console.ts";
 import { discordType } from "./destination_discord.ts";
 import { emailType } from "./destination_email.ts";
 import { googleChatType } from "./destination_google_chat.ts";
+import { googleSheetsType } from "./destination_google_sheets.ts";
 import { httpType } from "./destination_http.ts";
 import { mattermostType } from "./destination_mattermost.ts";
 import { ntfyType } from "./destination_ntfy.ts";
@@ -27,6 +28,7 @@ export const DESTINATION_TYPES = [
   mattermostType,
   ntfyType,
   emailType,
+  googleSheetsType,
 ] as const;
 
 /** The schemas of {@linkcode DESTINATION_TYPES}, as a tuple for zod's discriminated union. */
