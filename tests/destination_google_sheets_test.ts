@@ -283,7 +283,7 @@ async function startGoogle(): Promise<
 
 const COLUMNS = [
   "{{ event.id }}",
-  "{{ event.received_at | date: '%Y-%m-%d %H:%M' }}",
+  "{{ event.received_at | date: '%Y-%m-%d %H:%M', 'UTC' }}",
   "{{ deal_info.full_name }}",
   "{{ commission_information.old_commission_perc }}",
   "{{ commission_information.new_commission_perc }}",
