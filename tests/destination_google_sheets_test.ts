@@ -667,12 +667,36 @@ Deno.test("a missing or unusable key file is a config problem at its path, never
 Deno.test("a column template that does not compile is named by its index", () => {
   assert.throws(
     () =>
-      build(sheetConfig("/dev/null", "https://sheets.example", {
+      build(sheetConfig("", "https://sheets.example", {
+        // A disabled destination may lack its key; its templates are still checked.
         enabled: false,
+        credentials_file: undefined,
+        credentials: "",
         columns: ["{{ event.id }}", "{% if %}"],
       })),
     /destinations\.sheet\.columns\[1\]: /,
   );
+});
+
+Deno.test("the key file's content can come from an environment variable instead", async () => {
+  const fake = await startGoogle();
+  try {
+    const text = configText(sheetConfig("", fake.server.url, {
+      credentials_file: undefined,
+      credentials: "${GOOGLE_SERVICE_ACCOUNT_KEY}",
+    }));
+    const key = keyFile(fake.google.tokenUri);
+    const config = parseConfig(text, "t", {
+      env: (name) => name === "GOOGLE_SERVICE_ACCOUNT_KEY" ? key : undefined,
+    });
+    assert.ok(configSecrets(config).some((s) => s.value.includes(KEY_LINE)));
+    const destination = compileConfig(config, "t", { write: () => {} }).destinations.get("sheet")!
+      .destination;
+    const outcome = await destination.send(deliveryOf("update_commission"), sendContext());
+    assert.deepEqual(outcome, { kind: "delivered", httpStatus: 200 });
+  } finally {
+    await fake.close();
+  }
 });
 
 Deno.test("the private key reaches the redactor, in every form it could show in", async () => {
