@@ -116,7 +116,8 @@ export class GoogleAccessTokens {
       return {
         kind: "gone",
         httpStatus: null,
-        error: "the service account's private_key is not a PKCS#8 RSA key; download a new key",
+        error:
+          "the service account's private_key is not a PKCS#8 RSA key; create a new JSON key for the service account",
       };
     }
     const started = context.now();

@@ -473,6 +473,32 @@ Deno.test("a deleted or revoked key (invalid_grant) is gone, with Google's reaso
   }
 });
 
+Deno.test("a private_key that is no RSA key is gone before any request", async () => {
+  const fake = await startGoogle();
+  const { privateKey } = generateKeyPairSync("ec", {
+    namedCurve: "P-256",
+    publicKeyEncoding: { type: "spki", format: "pem" },
+    privateKeyEncoding: { type: "pkcs8", format: "pem" },
+  });
+  try {
+    await Deno.writeTextFile(
+      fake.keyPath,
+      keyFile(fake.google.tokenUri, { private_key: privateKey }),
+    );
+    const destination = build(sheetConfig(fake.keyPath, fake.server.url));
+    const outcome = await destination.send(deliveryOf("update_commission"), sendContext());
+    assert.deepEqual(outcome, {
+      kind: "gone",
+      httpStatus: null,
+      error: "the service account's private_key is not a PKCS#8 RSA key; create a new JSON key " +
+        "for the service account",
+    });
+    assert.equal(fake.google.tokenRequests, 0);
+  } finally {
+    await fake.close();
+  }
+});
+
 Deno.test("invalid_client is gone; a token endpoint that is down or unreachable is retried", async () => {
   const fake = await startGoogle();
   try {
