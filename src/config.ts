@@ -299,7 +299,7 @@ export function configJsonSchema(): unknown {
 const SUBSTITUTED = { type: "string", pattern: "\\$\\{[A-Za-z_][A-Za-z0-9_]*" } as const;
 
 /** Keys that hold a secret or a URL: each has a `<key>_file` (lists `<key>_files`) twin. */
-const FILE_TWIN = /(^|_)(url|token|key|secrets|postgres)$/;
+const FILE_TWIN = /(^|_)(url|token|key|secrets|postgres|credentials)$/;
 
 /**
  * Makes the JSON Schema accept what the loader accepts before validation: `${VAR}` strings where

@@ -9,6 +9,7 @@ import { consoleType } from "./destination_console.ts";
 import { discordType } from "./destination_discord.ts";
 import { emailType } from "./destination_email.ts";
 import { googleChatType } from "./destination_google_chat.ts";
+import { googleSheetsType } from "./destination_google_sheets.ts";
 import { httpType } from "./destination_http.ts";
 import { klaviyoType } from "./destination_klaviyo.ts";
 import { hubspotType } from "./destination_hubspot.ts";
@@ -33,6 +34,7 @@ export const DESTINATION_TYPES = [
   airtableType,
   klaviyoType,
   hubspotType,
+  googleSheetsType,
 ] as const;
 
 /** The schemas of {@linkcode DESTINATION_TYPES}, as a tuple for zod's discriminated union. */

@@ -6,9 +6,10 @@
 
 /**
  * How a secret value is read: a plain secret; a URL whose path and query carry tokens (a
- * webhook URL); a URL whose user and password are the secret (SMTP, PostgreSQL); a header value.
+ * webhook URL); a URL whose user and password are the secret (SMTP, PostgreSQL); a header value;
+ * a Google service account's JSON key file, whose private key travels alone too.
  */
-export type SecretKind = "text" | "url" | "credentials" | "header";
+export type SecretKind = "text" | "url" | "credentials" | "header" | "service_account";
 
 /** One configured secret. */
 export interface SecretValue {
@@ -91,6 +92,7 @@ function secretParts({ value, kind }: SecretValue): string[] {
       if (decoded !== null) parts.push(decoded, ...decoded.split(":"));
     }
   }
+  if (kind === "service_account") parts.push(...privateKeyParts(value));
   if (kind === "url" || kind === "credentials") {
     let url: URL;
     try {
@@ -111,6 +113,19 @@ function secretParts({ value, kind }: SecretValue): string[] {
     for (const [, v] of url.searchParams) if (isTokenLike(v)) parts.push(v);
   }
   return parts;
+}
+
+/** A key file's `private_key`: the PEM, and its base64 body on one line (the key's bytes). */
+function privateKeyParts(value: string): string[] {
+  let key: unknown;
+  try {
+    key = (JSON.parse(value) as Record<string, unknown>)?.["private_key"];
+  } catch {
+    return [];
+  }
+  if (typeof key !== "string") return [];
+  const body = key.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");
+  return [key, body];
 }
 
 /** A path segment or query value that is a token rather than a word such as "webhooks". */

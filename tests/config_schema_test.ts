@@ -42,9 +42,12 @@ function schemaErrors(config: unknown): string {
 async function check(config: unknown): Promise<{ code: number; stdout: string; stderr: string }> {
   const dir = await Deno.makeTempDir();
   try {
-    const text = JSON.stringify(config).replace(/"\/run\/secrets\/([a-z-]+)"/g, (_, name) => {
+    const text = JSON.stringify(config).replace(/"\/run\/secrets\/([a-z.-]+)"/g, (_, name) => {
       const file = `${dir}/${name}`;
-      Deno.writeTextFileSync(file, "a-secret-read-from-a-file\n");
+      Deno.writeTextFileSync(
+        file,
+        name.endsWith(".json") ? SERVICE_ACCOUNT_KEY : "a-secret-read-from-a-file\n",
+      );
       return JSON.stringify(file);
     });
     await Deno.writeTextFile(`${dir}/config.json`, text, { mode: 0o600 });
@@ -53,6 +56,18 @@ async function check(config: unknown): Promise<{ code: number; stdout: string; s
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/**
+ * A `.json` secret is a Google service account key file (google_sheets' `credentials_file`), in
+ * the shape check accepts; check signs nothing, so the key needs no real RSA key inside.
+ */
+const SERVICE_ACCOUNT_KEY = JSON.stringify({
+  type: "service_account",
+  client_email: "hero-relay@brand-sheets.iam.gserviceaccount.com",
+  private_key:
+    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
+  token_uri: "https://oauth2.googleapis.com/token",
+});
 
 /** The ```json blocks of README.md, each parsed as a config or as a fragment of one. */
 async function readmeBlocks(): Promise<Array<{ line: number; value: Record<string, unknown> }>> {
