@@ -57,6 +57,17 @@ Deno.test("config.example.json enables each destination when its variables are s
     NTFY_TOPIC_URL: "https://ntfy.sh/hero-relay-test",
     SMTP_URL: "smtps://u:p@smtp.example.com:465",
     SENDGRID_API_KEY: "SG.x",
+    GOOGLE_SHEET_ID: "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms",
+    GOOGLE_SERVICE_ACCOUNT_KEY: JSON.stringify({
+      type: "service_account",
+      client_email: "relay@project.iam.gserviceaccount.com",
+      private_key: "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+      token_uri: "https://oauth2.googleapis.com/token",
+    }),
+    AIRTABLE_TOKEN: "patX.y",
+    AIRTABLE_BASE_ID: "appABCDEFGHIJKLMN",
+    KLAVIYO_PRIVATE_KEY: "pk_x",
+    HUBSPOT_TOKEN: "pat-na1-x",
   };
   const config = loadConfig("config.example.json", { env: (name) => env[name] });
   const runtime = compileConfig(config, "config.example.json", { write: () => {} });
