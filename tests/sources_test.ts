@@ -1,0 +1,153 @@
+// What holds across source types: each has a test file running the source contract
+// (tests/source_contract.ts); a bad source in the config, or a route naming a source that is not
+// configured, is refused at its JSON path; source secrets are marked (and may come from files);
+// metric labels stay one per source; a digest of source events reads well.
+
+import assert from "node:assert/strict";
+import { compileConfig } from "../src/compile.ts";
+import { ConfigError, configSecrets, parseConfig } from "../src/config.ts";
+import { builtInDigestMessage } from "../src/digest_message.ts";
+import { sourceEventType } from "../src/events.ts";
+import { metricType } from "../src/metrics.ts";
+import { SOURCE_TYPES } from "../src/sources.ts";
+import { SECRET } from "./helpers.ts";
+
+Deno.test("every source type has its own test file, and it runs the source contract", async () => {
+  for (const { type } of SOURCE_TYPES) {
+    const file = new URL(`./source_${type}_test.ts`, import.meta.url);
+    const text = await Deno.readTextFile(file).catch(() => "");
+    assert.match(text, /sourceContract\(\{\s*type: "/, `tests/source_${type}_test.ts`);
+    assert.ok(text.includes(`type: "${type}"`), `tests/source_${type}_test.ts names ${type}`);
+  }
+});
+
+/** The problems of a config with these sources and routes: parsed, then compiled. */
+function problems(
+  sources: unknown,
+  routes: unknown[] = [],
+  readFile?: (path: string) => string,
+): string[] {
+  try {
+    const config = parseConfig(
+      JSON.stringify({
+        influencer_hero: { signing_secrets: [SECRET] },
+        sources,
+        destinations: { log: { type: "console" } },
+        routes,
+      }),
+      "test config",
+      { env: () => undefined, ...(readFile ? { readFile } : {}) },
+    );
+    compileConfig(config, "test config", { write: () => {} });
+    return [];
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.problems;
+  }
+}
+
+Deno.test("a bad source is refused at its JSON path, never repeating a secret", () => {
+  assert.deepEqual(problems({ shop: { type: "shopfy", secrets: ["top-secret-1"] } }), [
+    'sources.shop.type: expected one of "shopify", "standard_webhooks", "hmac"',
+  ]);
+  assert.deepEqual(problems({ shop: { type: "shopify" } }), [
+    "sources.shop.secrets: expected array, received undefined",
+  ]);
+  assert.deepEqual(problems({ shop: { type: "shopify", secrets: ["", ""] } }), [
+    "sources.shop.secrets: expected at least one non-empty secret",
+  ]);
+  assert.deepEqual(problems({ shop: { type: "shopify", secrets: ["a1", "b2", "c3"] } }), [
+    "sources.shop.secrets: expected one or two secrets (two during a rotation)",
+  ]);
+  assert.deepEqual(problems({ shop: { type: "shopify", secrets: ["   "] } }), [
+    "sources.shop.secrets[0]: expected a secret, got only whitespace",
+  ]);
+  const notWhsec = problems({ billing: { type: "standard_webhooks", secrets: ["top-secret-1"] } });
+  assert.deepEqual(notWhsec, [
+    'sources.billing.secrets: expected secrets of "whsec_" followed by base64, as the sender ' +
+    "shows them",
+  ]);
+  assert.deepEqual(problems({ Shop: { type: "shopify", secrets: ["a1"] } }), [
+    'sources.Shop: expected a source name of lowercase letters, digits, "_" and "-"',
+  ]);
+  assert.deepEqual(problems({ hero_relay: { type: "shopify", secrets: ["a1"] } }), [
+    `sources.hero_relay: "hero_relay" names the relay's own events; choose another source name`,
+  ]);
+  assert.deepEqual(problems({ shop: { type: "shopify", secrets: ["a1"], topic: "x" } }), [
+    'sources.shop.topic: unknown key "topic"',
+  ]);
+});
+
+Deno.test("a route naming a source that is not configured is refused at its JSON path", () => {
+  const sources = { shop: { type: "shopify", secrets: ["a1"] } };
+  const route = (events: string[]) => [{ name: "r", events, to: ["log"] }];
+  assert.deepEqual(problems(sources, route(["new_influencer_order", "crm.contact_created"])), [
+    'routes[0].events[1]: "crm.contact_created" names source "crm", which is not configured ' +
+    'under "sources" (configured: "shop")',
+  ]);
+  assert.deepEqual(problems({}, route(["crm.*"])), [
+    'routes[0].events[0]: "crm.*" names source "crm", which is not configured under "sources" ' +
+    "(configured: none)",
+  ]);
+  assert.deepEqual(problems(sources, route(["shop.Orders/Create"])), [
+    'routes[0].events[0]: "shop.Orders/Create": expected "shop." followed by a topic of ' +
+    'lowercase letters, digits and "_" (a sender\'s "/" and "." become "_"), or "*"',
+  ]);
+  assert.deepEqual(problems(sources, route(["shop.orders_create", "shop.*", "*"])), []);
+});
+
+Deno.test("source secrets are marked as secrets, and secrets_files reads them from files", () => {
+  const config = parseConfig(
+    JSON.stringify({
+      influencer_hero: { signing_secrets: [SECRET] },
+      sources: {
+        shop: { type: "shopify", secrets_files: ["/run/secrets/shop", "/run/secrets/old"] },
+        github: {
+          type: "hmac",
+          secrets: ["github-inline-secret"],
+          signature_header: "X-Hub-Signature-256",
+          prefix: "sha256=",
+        },
+      },
+      destinations: {},
+      routes: [],
+    }),
+    "test config",
+    { env: () => undefined, readFile: (path) => `${path.slice(13)}-secret-from-file\n` },
+  );
+  assert.deepEqual(config.sources.shop!.secrets, ["shop-secret-from-file", "old-secret-from-file"]);
+  const marked = configSecrets(config).map((s) => s.value);
+  for (const value of ["shop-secret-from-file", "old-secret-from-file", "github-inline-secret"]) {
+    assert.ok(marked.includes(value), `${value} is marked`);
+  }
+});
+
+Deno.test("a source event's type is <source>.<topic>, its metric label one per source", () => {
+  assert.equal(sourceEventType("shop", "orders/create"), "shop.orders_create");
+  assert.equal(sourceEventType("pay", "payment_intent.succeeded"), "pay.payment_intent_succeeded");
+  assert.equal(sourceEventType("aff", "NEW_CONVERSION"), "aff.new_conversion");
+  assert.equal(sourceEventType("aff", null), "aff.unknown");
+  assert.equal(sourceEventType("aff", "x".repeat(100)), `aff.${"x".repeat(64)}`);
+  assert.equal(metricType("shop.orders_create"), "shop.*");
+  assert.equal(metricType("shop.*"), "shop.*");
+  assert.equal(metricType("new_influencer_order"), "new_influencer_order");
+  assert.equal(metricType("Shop.Orders"), "other");
+});
+
+Deno.test("a digest of source events counts them and tells each in a line", () => {
+  const event = (n: number) => ({
+    name: `#100${n}`,
+    total_price: "10.00",
+    api_token: "never-shown-token",
+    event: { id: `evt_${n}`, type: "shop.orders_create", received_at: 1 },
+  });
+  const message = builtInDigestMessage({
+    digest: { start_ms: 0, end_ms: 3_600_000, timezone: "UTC" },
+    events: [event(1), event(2)],
+    counts: { "shop.orders_create": 2 },
+    sums: { revenue: {}, commission: {}, payouts: {} },
+  });
+  assert.match(message.title, /2 shop\.orders_create events/);
+  assert.match(message.text, /name: #1001 · total_price: 10\.00/);
+  assert.doesNotMatch(JSON.stringify(message), /never-shown-token/);
+});
