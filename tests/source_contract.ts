@@ -4,7 +4,8 @@
 // signature is refused 401 with its reason, and so is a stale timestamp where the scheme signs
 // one; the second secret of a rotation is accepted, and so are new secrets after a reload; a
 // replayed request is a duplicate with no second delivery; bad JSON after a valid signature is
-// 400 with nothing stored; an unknown source is 404, a GET 405; no secret is ever logged.
+// 400 with nothing stored; an unknown source is 404, a GET 405, a body too large 413; no secret
+// is ever logged.
 
 import assert from "node:assert/strict";
 import { compileMessage } from "../src/message.ts";
@@ -51,6 +52,7 @@ export function sourceContract(spec: SourceSpec): void {
     const exact = new FakeServer();
     const every = new FakeServer();
     const config = testConfig(dir, {
+      influencer_hero: { signing_secrets: [SECRET], max_body_bytes: 4096 },
       sources: { [spec.name]: spec.entry([spec.secrets[0]]) },
       destinations: {
         exact: { type: "http", url: exact.url },
@@ -193,6 +195,7 @@ export function sourceContract(spec: SourceSpec): void {
 
       await t.step("the second secret of a rotation is accepted", async () => {
         await relay.reload(testConfig(dir, {
+          influencer_hero: config.influencer_hero,
           sources: { [spec.name]: spec.entry(spec.secrets) },
           destinations: config.destinations,
           routes: config.routes,
@@ -206,6 +209,7 @@ export function sourceContract(spec: SourceSpec): void {
 
       await t.step("after a reload to a new secret only the new one is accepted", async () => {
         await relay.reload(testConfig(dir, {
+          influencer_hero: config.influencer_hero,
           sources: { [spec.name]: spec.entry([spec.secrets[1]]) },
           destinations: config.destinations,
           routes: config.routes,
@@ -238,26 +242,42 @@ export function sourceContract(spec: SourceSpec): void {
         assert.equal(await stored(), before);
       });
 
-      await t.step("an unknown source is 404, a GET 405, a non-JSON body 415", async () => {
-        const unknown = await fetch(`${relay.url}/sources/nobody`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: "{}",
-        });
-        assert.equal(unknown.status, 404);
-        assert.match((await unknown.json()).error, /Unknown source/);
-        const get = await fetch(url(relay.url));
-        assert.equal(get.status, 405);
-        assert.equal(get.headers.get("allow"), "POST");
-        await get.body?.cancel();
-        const text = await fetch(url(relay.url), {
-          method: "POST",
-          headers: { "content-type": "text/plain" },
-          body: "{}",
-        });
-        assert.equal(text.status, 415);
-        await text.body?.cancel();
-      });
+      await t.step(
+        "an unknown source is 404, a GET 405, a non-JSON body 415, a large one 413",
+        async () => {
+          const unknown = await fetch(`${relay.url}/sources/nobody`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: "{}",
+          });
+          assert.equal(unknown.status, 404);
+          assert.match((await unknown.json()).error, /Unknown source/);
+          const get = await fetch(url(relay.url));
+          assert.equal(get.status, 405);
+          assert.equal(get.headers.get("allow"), "POST");
+          await get.body?.cancel();
+          const text = await fetch(url(relay.url), {
+            method: "POST",
+            headers: { "content-type": "text/plain" },
+            body: "{}",
+          });
+          assert.equal(text.status, 415);
+          await text.body?.cancel();
+          const large = await send({
+            secret: spec.secrets[1],
+            body: JSON.stringify({ padding: "x".repeat(5000) }),
+          });
+          assert.equal(large.status, 413);
+          assert.equal(
+            relay.metrics.value("hero_relay_http_requests_total", {
+              path: "/sources/other",
+              status: "404",
+            }),
+            1,
+            "an unknown source's path is one bounded label",
+          );
+        },
+      );
 
       await t.step("the built-in message names the source and topic and shows no secret", () => {
         const payload = JSON.parse(spec.body(spec.topic, 1));
