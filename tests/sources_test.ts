@@ -1,7 +1,7 @@
 // What holds across source types: each has a test file running the source contract
 // (tests/source_contract.ts); a bad source in the config, or a route naming a source that is not
 // configured, is refused at its JSON path; source secrets are marked (and may come from files);
-// metric labels stay one per source; a digest of source events reads well.
+// metric labels stay one per source; a digest of source events reads well; `check` shows them.
 
 import assert from "node:assert/strict";
 import { compileConfig } from "../src/compile.ts";
@@ -10,7 +10,7 @@ import { builtInDigestMessage } from "../src/digest_message.ts";
 import { sourceEventType } from "../src/events.ts";
 import { metricType } from "../src/metrics.ts";
 import { SOURCE_TYPES } from "../src/sources.ts";
-import { SECRET } from "./helpers.ts";
+import { runCli, SECRET } from "./helpers.ts";
 
 Deno.test("every source type has its own test file, and it runs the source contract", async () => {
   for (const { type } of SOURCE_TYPES) {
@@ -150,4 +150,35 @@ Deno.test("a digest of source events counts them and tells each in a line", () =
   assert.match(message.title, /2 shop\.orders_create events/);
   assert.match(message.text, /name: #1001 · total_price: 10\.00/);
   assert.doesNotMatch(JSON.stringify(message), /never-shown-token/);
+});
+
+Deno.test("check lists each source's URL, and routes taking <source>.* in the routing table", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/config.json`;
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({
+        influencer_hero: { signing_secrets: [SECRET] },
+        store: { sqlite: `${dir}/relay.db` },
+        sources: { shop: { type: "shopify", secrets: ["shop-secret-for-check"] } },
+        destinations: { log: { type: "console" }, crm: { type: "console" } },
+        routes: [
+          { name: "orders", events: ["shop.orders_create"], to: ["crm"] },
+          { name: "shop", events: "shop.*", to: ["log"] },
+        ],
+      }),
+      { mode: 0o600 },
+    );
+    const { code, stdout, stderr } = await runCli(["check", "--config", path]);
+    assert.equal(code, 0, stderr);
+    assert.match(
+      stdout,
+      /Sources:\n  shop \(shopify\) at POST \/sources\/shop, 1 secret \(values hidden\)/,
+    );
+    assert.match(stdout, /shop\.orders_create +orders → crm, shop → log\n/);
+    assert.doesNotMatch(stdout + stderr, /shop-secret-for-check/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
