@@ -10,7 +10,7 @@ import { builtInDigestMessage } from "../src/digest_message.ts";
 import { sourceEventType } from "../src/events.ts";
 import { metricType } from "../src/metrics.ts";
 import { SOURCE_TYPES } from "../src/sources.ts";
-import { runCli, SECRET } from "./helpers.ts";
+import { runCli, SECRET, testConfig, testRelay } from "./helpers.ts";
 
 Deno.test("every source type has its own test file, and it runs the source contract", async () => {
   for (const { type } of SOURCE_TYPES) {
@@ -179,6 +179,31 @@ Deno.test("check lists each source's URL, and routes taking <source>.* in the ro
     assert.match(stdout, /shop\.orders_create +orders → crm, shop → log\n/);
     assert.doesNotMatch(stdout + stderr, /shop-secret-for-check/);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a source's body that does not arrive within the body timeout is answered 408", async () => {
+  const dir = await Deno.makeTempDir();
+  const { relay } = await testRelay(testConfig(dir, {
+    listen: { hostname: "127.0.0.1", port: 0, body_timeout: "200ms" },
+    sources: { shop: { type: "shopify", secrets: ["shop-secret-slow"] } },
+    destinations: { out: { type: "console" } },
+    routes: [],
+  }));
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(relay.url).port) });
+  try {
+    const head =
+      "POST /sources/shop HTTP/1.1\r\nhost: relay\r\ncontent-type: application/json\r\n" +
+      "x-shopify-hmac-sha256: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\ncontent-length: 100\r\n\r\n";
+    await conn.write(new TextEncoder().encode(head + '{"id": 1'));
+    const answer = new Uint8Array(4096);
+    const n = await conn.read(answer);
+    assert.match(new TextDecoder().decode(answer.subarray(0, n ?? 0)), /^HTTP\/1\.1 408 /);
+    assert.equal((await relay.store.searchEvents({ limit: 10 })).length, 0);
+  } finally {
+    conn.close();
+    await relay.stop();
     await Deno.remove(dir, { recursive: true });
   }
 });
