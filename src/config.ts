@@ -224,6 +224,12 @@ export type MessageConfig = z.output<typeof messageSchema>;
 const FILE_VALUES = new WeakMap<Config, string[]>();
 
 /**
+ * The source names of configs parsed without their `sources` part (`render` needs no sender's
+ * secret): routes naming those sources are still checked against the names in the file.
+ */
+const UNREAD_SOURCES = new WeakMap<Config, string[]>();
+
+/**
  * Every secret in a validated config, found through the fields the schema marks with
  * `secret()`, and whatever was read from a `*_file`: the redactor's input, collected once per
  * config load.
@@ -462,7 +468,11 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
   } catch (error) {
     throw new ConfigError(source, [`the file is not valid JSON: ${jsonError(error, text)}`]);
   }
+  let unreadSources: string[] = [];
   if (options.parts !== undefined && isRecord(raw)) {
+    if (!options.parts.includes("sources") && isRecord(raw["sources"])) {
+      unreadSources = Object.keys(raw["sources"]);
+    }
     const kept: Record<string, unknown> = { ...LEFT_OUT };
     for (const part of options.parts) {
       if (part in raw) kept[part] = raw[part];
@@ -498,6 +508,7 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
   if (problems.length > 0) throw new ConfigError(source, problems);
   const config = (result as { data: Config }).data;
   FILE_VALUES.set(config, fileValues);
+  if (unreadSources.length > 0) UNREAD_SOURCES.set(config, unreadSources);
   return config;
 }
 
@@ -683,6 +694,7 @@ export function crossCheck(config: Config): string[] {
   const names = Object.keys(config.destinations);
   const defined = names.map((n) => `"${n}"`).join(", ") || "none";
   const routeNames = new Set<string>();
+  const sources = [...Object.keys(config.sources), ...UNREAD_SOURCES.get(config) ?? []];
   config.routes.forEach((route, i) => {
     if (routeNames.has(route.name)) {
       problems.push(`routes[${i}].name: route name "${route.name}" is used twice`);
@@ -690,7 +702,7 @@ export function crossCheck(config: Config): string[] {
     routeNames.add(route.name);
     if (route.events !== "*") {
       route.events.forEach((name, j) => {
-        const problem = eventNameProblem(name, config.sources);
+        const problem = eventNameProblem(name, sources);
         if (problem !== null) problems.push(`routes[${i}].events[${j}]: ${problem}`);
       });
     }
@@ -717,15 +729,15 @@ export function crossCheck(config: Config): string[] {
  * What is wrong with a route's event name, or null: an Influencer Hero type, or
  * `<source>.<topic>` / `<source>.*` of a configured source.
  */
-function eventNameProblem(name: string, sources: Config["sources"]): string | null {
+function eventNameProblem(name: string, sources: readonly string[]): string | null {
   const dot = name.indexOf(".");
   if (dot < 0) {
     return isEventName(name) ? null : `"${name}" is not an event type ` +
       '(expected lowercase letters, digits and "_", or "<source>.<topic>")';
   }
   const [source, topic] = [name.slice(0, dot), name.slice(dot + 1)];
-  if (!(source in sources)) {
-    const configured = Object.keys(sources).map((n) => `"${n}"`).join(", ") || "none";
+  if (!sources.includes(source)) {
+    const configured = sources.map((n) => `"${n}"`).join(", ") || "none";
     return `"${name}" names source "${source}", which is not configured under "sources" ` +
       `(configured: ${configured})`;
   }

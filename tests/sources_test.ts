@@ -207,3 +207,38 @@ Deno.test("a source's body that does not arrive within the body timeout is answe
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("render shows a source event's built-in message without the sender's secret set", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/config.json`;
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({
+        influencer_hero: { signing_secrets: ["${IH_SECRET_NOT_SET}"] },
+        store: { sqlite: `${dir}/relay.db` },
+        sources: { shop: { type: "shopify", secrets: ["${SHOP_SECRET_NOT_SET}"] } },
+        destinations: { log: { type: "console" } },
+        routes: [{ name: "shop", events: ["shop.*"], to: ["log"] }],
+      }),
+      { mode: 0o600 },
+    );
+    await Deno.writeTextFile(
+      `${dir}/order.json`,
+      JSON.stringify({ name: "#1001", total_price: "59.00", api_token: "never-rendered-token" }),
+    );
+    const { code, stdout, stderr } = await runCli([
+      "render",
+      "shop.orders_create",
+      "--config",
+      path,
+      "--payload",
+      `${dir}/order.json`,
+    ]);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /shop: orders_create\nname: #1001\ntotal_price: 59\.00\n/);
+    assert.doesNotMatch(stdout, /never-rendered-token/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
