@@ -172,9 +172,9 @@ Deno.test("check lists each source's URL, and routes taking <source>.* in the ro
     );
     const { code, stdout, stderr } = await runCli(["check", "--config", path]);
     assert.equal(code, 0, stderr);
-    assert.match(
+    assert.ok(
+      stdout.includes("Sources:\n  shop (shopify) at POST /sources/shop, 1 secret (values hidden)"),
       stdout,
-      /Sources:\n  shop \(shopify\) at POST \/sources\/shop, 1 secret \(values hidden\)/,
     );
     assert.match(stdout, /shop\.orders_create +orders → crm, shop → log\n/);
     assert.doesNotMatch(stdout + stderr, /shop-secret-for-check/);
