@@ -17,7 +17,7 @@ import { digestSpecOf } from "./digest.ts";
 import { compileDigestMessage, DIGEST_EVENT } from "./digest_message.ts";
 import { destinationTypeOf } from "./destinations.ts";
 import { ADAPTIVE_MAX } from "./concurrency.ts";
-import { KNOWN_EVENT_NAMES } from "./events.ts";
+import { KNOWN_EVENT_NAMES, sourceOf } from "./events.ts";
 import type { Timeouts } from "./http_client.ts";
 import { compileMessage, type MessageCache, type MessageTemplate } from "./message.ts";
 import { DEFAULT_POLICY, type RetryPolicy } from "./retry.ts";
@@ -131,7 +131,11 @@ export function compileConfig(config: Config, source: string, deps: CompileDeps)
         // A digest's message is its built-in summary with the route's parts in its place.
         if (eventType === DIGEST_EVENT) return digestMessage ??= compileDigestMessage(overrides);
         if (messages.size === 0) compileMessages();
-        return messages.get(eventType) ?? messages.get("")!;
+        const known = messages.get(eventType);
+        if (known !== undefined) return known;
+        // A source's event (under "*" or "<source>.*") gets the built-in source message.
+        if (sourceOf(eventType) !== null) return compileMessage(eventType, overrides, compiled);
+        return messages.get("")!;
       },
     };
   });

@@ -5,7 +5,9 @@
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { DESTINATION_SCHEMAS, destinationTypeOf } from "./destinations.ts";
-import { isEventName, KNOWN_EVENT_NAMES, UNKNOWN_EVENT } from "./events.ts";
+import { isEventName, KNOWN_EVENT_NAMES, RESERVED_SOURCE, UNKNOWN_EVENT } from "./events.ts";
+import { SOURCE_NAME } from "./source.ts";
+import { SOURCE_SCHEMAS } from "./sources.ts";
 import type { SecretValue } from "./redact.ts";
 import {
   bool,
@@ -50,6 +52,8 @@ const messageSchema = z.strictObject({
 });
 
 const destinationSchema = z.discriminatedUnion("type", DESTINATION_SCHEMAS);
+
+const sourceSchema = z.discriminatedUnion("type", SOURCE_SCHEMAS);
 
 const routeSchema = z.strictObject({
   name: z.string().min(1),
@@ -188,6 +192,16 @@ export const CONFIG_SCHEMA = z.strictObject({
     delivered: duration.default("7d"),
     dead: duration.default("30d"),
   }).prefault({}),
+  sources: z.record(
+    z.string().regex(
+      SOURCE_NAME,
+      'expected a source name of lowercase letters, digits, "_" and "-"',
+    ),
+    sourceSchema,
+  ).default({}).describe(
+    "Other senders, each received at POST /sources/<name>; their events are named " +
+      '"<name>.<topic>" ("shop.orders_create")',
+  ),
   destinations: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), destinationSchema),
   routes: z.array(routeSchema),
   alerts: alertsSchema.optional(),
@@ -199,6 +213,8 @@ export type ConfigInput = z.input<typeof CONFIG_SCHEMA>;
 export type Config = z.output<typeof CONFIG_SCHEMA>;
 /** A validated destination. */
 export type DestinationConfig = Config["destinations"][string];
+/** A validated source. */
+export type SourceConfig = Config["sources"][string];
 /** A validated route. */
 export type RouteConfig = Config["routes"][number];
 /** Templates of the neutral message's parts. */
@@ -206,6 +222,12 @@ export type MessageConfig = z.output<typeof messageSchema>;
 
 /** What each parsed config read from `*_file` files: secrets too, whichever field they fill. */
 const FILE_VALUES = new WeakMap<Config, string[]>();
+
+/**
+ * The source names of configs parsed without their `sources` part (`render` needs no sender's
+ * secret): routes naming those sources are still checked against the names in the file.
+ */
+const UNREAD_SOURCES = new WeakMap<Config, string[]>();
 
 /**
  * Every secret in a validated config, found through the fields the schema marks with
@@ -446,7 +468,11 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
   } catch (error) {
     throw new ConfigError(source, [`the file is not valid JSON: ${jsonError(error, text)}`]);
   }
+  let unreadSources: string[] = [];
   if (options.parts !== undefined && isRecord(raw)) {
+    if (!options.parts.includes("sources") && isRecord(raw["sources"])) {
+      unreadSources = Object.keys(raw["sources"]);
+    }
     const kept: Record<string, unknown> = { ...LEFT_OUT };
     for (const part of options.parts) {
       if (part in raw) kept[part] = raw[part];
@@ -482,6 +508,7 @@ export function parseConfig(text: string, source: string, options: ParseOptions 
   if (problems.length > 0) throw new ConfigError(source, problems);
   const config = (result as { data: Config }).data;
   FILE_VALUES.set(config, fileValues);
+  if (unreadSources.length > 0) UNREAD_SOURCES.set(config, unreadSources);
   return config;
 }
 
@@ -641,6 +668,12 @@ function valueProblems(config: Config): string[] {
   if (secrets.length !== new Set(secrets).size) {
     problems.push("influencer_hero.signing_secrets: expected distinct secrets");
   }
+  if (RESERVED_SOURCE in config.sources) {
+    problems.push(
+      `sources.${RESERVED_SOURCE}: "${RESERVED_SOURCE}" names the relay's own events; ` +
+        "choose another source name",
+    );
+  }
   for (const [name, destination] of Object.entries(config.destinations)) {
     if (isEnabled(destination) && "url" in destination && !isHttpUrl(destination.url)) {
       problems.push(
@@ -661,6 +694,7 @@ export function crossCheck(config: Config): string[] {
   const names = Object.keys(config.destinations);
   const defined = names.map((n) => `"${n}"`).join(", ") || "none";
   const routeNames = new Set<string>();
+  const sources = [...Object.keys(config.sources), ...UNREAD_SOURCES.get(config) ?? []];
   config.routes.forEach((route, i) => {
     if (routeNames.has(route.name)) {
       problems.push(`routes[${i}].name: route name "${route.name}" is used twice`);
@@ -668,12 +702,8 @@ export function crossCheck(config: Config): string[] {
     routeNames.add(route.name);
     if (route.events !== "*") {
       route.events.forEach((name, j) => {
-        if (!isEventName(name)) {
-          problems.push(
-            `routes[${i}].events[${j}]: "${name}" is not an event type ` +
-              '(expected lowercase letters, digits and "_")',
-          );
-        }
+        const problem = eventNameProblem(name, sources);
+        if (problem !== null) problems.push(`routes[${i}].events[${j}]: ${problem}`);
       });
     }
     route.to.forEach((name, j) => {
@@ -693,6 +723,29 @@ export function crossCheck(config: Config): string[] {
     }
   });
   return problems;
+}
+
+/**
+ * What is wrong with a route's event name, or null: an Influencer Hero type, or
+ * `<source>.<topic>` / `<source>.*` of a configured source.
+ */
+function eventNameProblem(name: string, sources: readonly string[]): string | null {
+  const dot = name.indexOf(".");
+  if (dot < 0) {
+    return isEventName(name) ? null : `"${name}" is not an event type ` +
+      '(expected lowercase letters, digits and "_", or "<source>.<topic>")';
+  }
+  const [source, topic] = [name.slice(0, dot), name.slice(dot + 1)];
+  if (!sources.includes(source)) {
+    const configured = sources.map((n) => `"${n}"`).join(", ") || "none";
+    return `"${name}" names source "${source}", which is not configured under "sources" ` +
+      `(configured: ${configured})`;
+  }
+  if (topic !== "*" && !isEventName(topic)) {
+    return `"${name}": expected "${source}." followed by a topic of lowercase letters, digits ` +
+      'and "_" (a sender\'s "/" and "." become "_"), or "*"';
+  }
+  return null;
 }
 
 function disabledDestinations(raw: unknown): Set<string> {
@@ -761,9 +814,10 @@ function resolveFiles(
   }
   if (!isRecord(value)) return value;
   const out: Record<string, unknown> = {};
-  // Keys of these maps are names chosen by the operator (a destination "audit_file", a header
-  // "x_file", a HubSpot property "contract_file"), not settings: they are never file references.
-  const names = (path.length === 1 && path[0] === "destinations") ||
+  // Keys of these maps are names chosen by the operator (a destination "audit_file", a source
+  // "crm_file", a header "x_file", a HubSpot property "contract_file"), not settings: they are
+  // never file references.
+  const names = (path.length === 1 && (path[0] === "destinations" || path[0] === "sources")) ||
     path.at(-1) === "headers" || path.at(-1) === "properties";
   for (const [key, v] of Object.entries(value)) {
     if (names) {
@@ -907,6 +961,11 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === "invalid_union" && "options" in issue) {
     const options = (issue.options as unknown[]).map((o) => `"${String(o)}"`).join(", ");
     return `${path}: expected one of ${options}`;
+  }
+  if (issue.code === "invalid_key") {
+    // A map's key (a source's name) that its pattern refuses: say what the pattern expects.
+    const inner = issue.issues[0]?.message;
+    if (inner !== undefined && !inner.startsWith("Invalid")) return `${path}: ${inner}`;
   }
   const message = issue.message.replace(/^Invalid input: /, "");
   return `${path}: ${message}`;

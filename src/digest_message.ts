@@ -3,7 +3,8 @@
 // neutral message. A route's own message parts (Liquid, with `events`, `counts` and `sums` in
 // scope) replace the built-in ones part by part.
 
-import { compileMessageParts, type Message, type MessageSources } from "./message.ts";
+import { sourceOf } from "./events.ts";
+import { compileMessageParts, type Message, type MessageSources, sourceFields } from "./message.ts";
 import { compact, money, percent } from "./template.ts";
 
 /** The event type of a digest: the stored event its one delivery sends. */
@@ -223,7 +224,8 @@ export function builtInDigestMessage(scope: object): Message {
       message.fields.push({ name: "Payout requests", value: String(of.length), inline: true });
       message.fields.push({ name: "Payouts", value: sumText(sums.payouts), inline: true });
     } else {
-      const line = SECTIONS[type]?.line ?? ((e: Rec) => who(e));
+      const line = SECTIONS[type]?.line ??
+        (sourceOf(type) !== null ? sourceLine : (e: Rec) => who(e));
       lines.push(...limited(of.map(line)));
     }
     const plural = SECTIONS[type]?.noun[1] ?? `${type} events`;
@@ -282,6 +284,14 @@ function sumText(sums: Sums): string {
   const codes = Object.keys(sums).sort();
   if (codes.length === 0) return "none";
   return codes.map((code) => money(sums[code], code === "?" ? "" : code)).join(" · ");
+}
+
+/** A source event told in one line: its first few top-level fields ("name: #1001 · total: 59"). */
+function sourceLine(e: Rec): string {
+  const fields = sourceFields(e, 3);
+  return fields.length === 0
+    ? String(record(e["event"])["id"] ?? "")
+    : fields.map((f) => short(`${f.name}: ${f.value}`)).join(" · ");
 }
 
 /** "Dwayne Johnson (@therock)", the handle, the name, or "An influencer". */

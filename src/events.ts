@@ -78,6 +78,31 @@ export function isEventName(name: string): boolean {
   return EVENT_NAME.test(name);
 }
 
+/** What a source event's type looks like: `<source>.<topic>`, such as "shop.orders_create". */
+const SOURCE_EVENT = /^([a-z0-9_-]{1,64})\.([a-z0-9_]{1,64})$/;
+
+/** The topic of a source event whose request names none. */
+export const UNKNOWN_TOPIC = "unknown";
+
+/**
+ * The event type of a source's event: `<source>.<topic>`, the topic lowercased with every
+ * character but letters, digits and "_" ("/" and "." included) turned into "_", at most 64 of
+ * them ("orders/create" → "orders_create").
+ */
+export function sourceEventType(source: string, topic: string | null): string {
+  const name = (topic ?? "").toLowerCase().replace(/[^a-z0-9_]/g, "_").slice(0, 64);
+  return `${source}.${name === "" ? UNKNOWN_TOPIC : name}`;
+}
+
+/** The source name the relay's own events use ("hero_relay.digest"): no source may take it. */
+export const RESERVED_SOURCE = "hero_relay";
+
+/** The source of a source event's type ("shop" of "shop.orders_create"), else null. */
+export function sourceOf(type: string): string | null {
+  const source = SOURCE_EVENT.exec(type)?.[1];
+  return source === undefined || source === RESERVED_SOURCE ? null : source;
+}
+
 /**
  * Tells the event type from the payload's shape, for the catch-all URL. Returns
  * {@linkcode UNKNOWN_EVENT} when no known marker object is present.

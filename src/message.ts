@@ -9,6 +9,7 @@ import {
 } from "./default_messages.ts";
 
 export type { FieldSource, MessageSources };
+import { sourceOf } from "./events.ts";
 import { compileTemplate, type Template, templateError } from "./template.ts";
 
 /** A field of a message: a short label and its value. */
@@ -49,6 +50,17 @@ export function compileMessage(
   overrides: MessageSources = {},
   cache: MessageCache = new Map(),
 ): MessageTemplate {
+  if (sourceOf(eventType) !== null) {
+    // Every source event shares one built-in message, made from whatever its payload holds.
+    const key = `\u0000source\u0000${JSON.stringify(overrides)}`;
+    let compiled = cache.get(key);
+    if (compiled === undefined) {
+      const parts = compileMessageParts(overrides);
+      compiled = (scope) => parts(scope, sourceMessage(scope));
+      cache.set(key, compiled);
+    }
+    return compiled;
+  }
   const defaults = eventType in DEFAULT_MESSAGES ? eventType : "";
   const key = `${defaults}\u0000${JSON.stringify(overrides)}`;
   let compiled = cache.get(key);
@@ -132,6 +144,59 @@ export function compileMessageParts(
       author: has("author_name", "author_url", "author_icon") ? made.author : base.author,
       color: has("color") ? made.color : base.color,
     };
+  };
+}
+
+/** Top-level fields a source event's built-in message shows at most. */
+const SOURCE_FIELDS = 6;
+
+/** Field names that may hold a credential: a source's built-in message never shows them. */
+const SECRET_NAME = /secret|token|password|passwd|signature|api_?key|auth|credential|hmac/i;
+
+/**
+ * The top-level fields of a source event's payload worth showing: short strings, numbers and
+ * booleans, in the payload's order, none whose name suggests a credential.
+ */
+export function sourceFields(payload: object, max = SOURCE_FIELDS): MessageField[] {
+  const fields: MessageField[] = [];
+  for (const [name, value] of Object.entries(payload)) {
+    if (fields.length >= max) break;
+    if (name === "event" || SECRET_NAME.test(name)) continue;
+    let text: string;
+    if (typeof value === "string") text = clean(value);
+    else if (typeof value === "number" && Number.isFinite(value)) text = String(value);
+    else if (typeof value === "boolean") text = String(value);
+    else continue;
+    if (text === "") continue;
+    fields.push({ name, value: text.length > 200 ? `${text.slice(0, 199)}…` : text, inline: true });
+  }
+  return fields;
+}
+
+/**
+ * The built-in message of a source event: the source and topic as its title, a few top-level
+ * fields ({@linkcode sourceFields}), and the payload's own `html_url` or `url` as its link.
+ */
+function sourceMessage(scope: object): Message {
+  const record = scope as Record<string, unknown>;
+  const event = record["event"] as { type?: unknown } | undefined;
+  const type = typeof event?.type === "string" ? event.type : "";
+  const dot = type.indexOf(".");
+  const link = httpUrlOrNull(
+    typeof record["html_url"] === "string"
+      ? record["html_url"]
+      : typeof record["url"] === "string"
+      ? record["url"]
+      : "",
+  );
+  return {
+    title: dot < 0 ? type : `${type.slice(0, dot)}: ${type.slice(dot + 1)}`,
+    text: "",
+    fields: sourceFields(record),
+    link: link === null ? null : { url: link, label: "Open" },
+    image: null,
+    author: null,
+    color: "#9e9ea6",
   };
 }
 

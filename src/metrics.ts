@@ -22,6 +22,10 @@ export const VERIFICATION_FAILURES: FamilyName = [
   "hero_relay_verification_failures_total",
   "Requests that failed verification",
 ];
+export const SOURCE_VERIFICATION_FAILURES: FamilyName = [
+  "hero_relay_source_verification_failures_total",
+  "Requests from a configured source that failed verification, by source and reason",
+];
 export const EVENTS_ACCEPTED: FamilyName = [
   "hero_relay_events_accepted_total",
   "Events accepted and stored",
@@ -179,7 +183,12 @@ function format(labels: Labels): string {
   return `{${keys.map((k) => `${k}="${escape(labels[k]!)}"`).join(",")}}`;
 }
 
-/** Event type as a metric label: unknown types collapse to "other" to bound cardinality. */
+/**
+ * Event type as a metric label: unknown types collapse to "other" to bound cardinality, and a
+ * source's events (whose topics the sender chooses) to `<source>.*`, one series per source.
+ */
 export function metricType(type: string): string {
-  return /^[a-z0-9_]{1,40}$/.test(type) ? type : "other";
+  if (/^[a-z0-9_]{1,40}$/.test(type)) return type;
+  const source = /^([a-z0-9_-]{1,64})\.(?:\*|[a-z0-9_]{1,64})$/.exec(type)?.[1];
+  return source === undefined ? "other" : `${source}.*`;
 }

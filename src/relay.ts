@@ -27,10 +27,13 @@ import {
   LISTENER_RESTARTS,
   Metrics,
   metricType,
+  SOURCE_VERIFICATION_FAILURES,
   VERIFICATION_FAILURES,
 } from "./metrics.ts";
 import { Redactor } from "./redact.ts";
 import { createHandler } from "./server.ts";
+import { SOURCE_FAILURES } from "./source.ts";
+import { createSources } from "./sources.ts";
 import type { Store } from "./store.ts";
 import { maskPostgresUrl, PostgresStore } from "./store_postgres.ts";
 import { DELIVERY_OUTCOMES } from "./retry.ts";
@@ -126,6 +129,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   for (const warning of facts.warnings) log.warn(warning);
   const metrics = new Metrics();
   let verifier = await createVerifier(runtime.config);
+  let sources = await createSources(runtime.config.sources, {
+    ...(options.now ? { now: options.now } : {}),
+  });
   const dispatcher = new Dispatcher({
     store,
     runtime: () => runtime,
@@ -161,6 +167,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const commits = new GroupCommit(store);
   const handler = createHandler({
     verifier: () => verifier,
+    sources: () => sources,
     ingest: (event) =>
       commits.add(event).catch((error) => {
         alerter.signal({
@@ -438,6 +445,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const next = await compileConfigLoading(config, options.source, { write: options.write });
     await warmMessages(next, true);
     const nextVerifier = await createVerifier(next.config);
+    const nextSources = await createSources(next.config.sources, {
+      ...(options.now ? { now: options.now } : {}),
+    });
     const { hostname: h, port: p } = next.config.listen;
     if (h !== runtime.config.listen.hostname || p !== runtime.config.listen.port) {
       log.warn("listen address changes take effect at the next start");
@@ -460,6 +470,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     redactor.set([...secretsOf(runtime.config), ...secretsOf(next.config)]);
     runtime = next;
     verifier = nextVerifier;
+    sources = nextSources;
     dispatcher.reconcile();
     dispatcher.notify();
     log.info("config reloaded", {
@@ -528,7 +539,14 @@ function declareKnownSeries(metrics: Metrics, runtime: Runtime): void {
     "counter",
     [...VERIFY_FAILURES, "stale_webhook_timestamp"].map((reason) => ({ reason })),
   );
+  const sourceNames = Object.keys(runtime.config.sources);
+  metrics.declare(
+    ...SOURCE_VERIFICATION_FAILURES,
+    "counter",
+    sourceNames.flatMap((source) => SOURCE_FAILURES.map((reason) => ({ source, reason }))),
+  );
   const types = new Set<string>([...KNOWN_EVENT_NAMES, UNKNOWN_EVENT]);
+  for (const source of sourceNames) types.add(metricType(`${source}.*`));
   for (const route of runtime.config.routes) {
     if (route.events !== "*") { for (const type of route.events) types.add(metricType(type)); }
   }

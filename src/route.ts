@@ -3,7 +3,7 @@
 // in compile.ts; the worker plans each stored event's deliveries here. A digest route's match
 // becomes a digest item instead of a delivery (see digest.ts).
 
-import type { Payload } from "./events.ts";
+import { type Payload, sourceOf } from "./events.ts";
 import { newId } from "./ids.ts";
 import type { MessageTemplate } from "./message.ts";
 import type { NewDelivery, Routing } from "./store.ts";
@@ -26,7 +26,7 @@ export interface DigestSpec {
 /** A route ready to match events. */
 export interface CompiledRoute {
   name: string;
-  /** Event types taken, or null for all. */
+  /** Event types taken (`<source>.*` takes all of a source's), or null for all. */
   events: ReadonlySet<string> | null;
   when: Condition | null;
   to: string[];
@@ -60,8 +60,14 @@ export function matchRoutes(
   scope: object,
 ): Array<{ route: CompiledRoute; destination: string }> {
   const out: Array<{ route: CompiledRoute; destination: string }> = [];
+  // "shop.*" takes every event of the source "shop".
+  const source = sourceOf(eventType);
+  const everyOfSource = source === null ? null : `${source}.*`;
   for (const route of runtime.routes) {
-    if (route.events !== null && !route.events.has(eventType)) continue;
+    if (
+      route.events !== null && !route.events.has(eventType) &&
+      (everyOfSource === null || !route.events.has(everyOfSource))
+    ) continue;
     if (route.when !== null && !route.when(scope)) continue;
     for (const name of route.to) {
       if (runtime.destinations.get(name)?.enabled) out.push({ route, destination: name });

@@ -125,3 +125,32 @@ export const deliveryOptions = {
 
 /** Retry settings as written. */
 export type RetryConfig = z.output<typeof retrySchema>;
+
+/**
+ * A source's `secrets`: one, or two during a rotation, each marked as a secret. Empty entries
+ * are dropped first, so an unset `${OLD_SECRET:-}` can stay in the list.
+ */
+export function sourceSecrets(description: string) {
+  return z.array(secret(z.string())).max(2, "expected one or two secrets (two during a rotation)")
+    .transform((list) => list.filter((s) => s !== ""))
+    .refine((list) => list.length > 0, "expected at least one non-empty secret")
+    .refine((list) => new Set(list).size === list.length, "expected distinct secrets")
+    .describe(description);
+}
+
+/** A source's header name field. */
+export const headerName = z.string().regex(
+  /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/,
+  'expected a header name such as "X-Hub-Signature-256"',
+);
+
+/** A dot path into a payload ("type", "data.event"). */
+export const payloadPath = z.string().regex(
+  /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
+  'expected a payload field or dot path such as "type" or "data.event"',
+);
+
+/** The largest distance between a signed timestamp and now that a source accepts. */
+export const toleranceSeconds = z.number().int().min(1).max(3600).default(300).describe(
+  "Largest accepted distance between the signed timestamp and now, in seconds (default 300)",
+);

@@ -1,6 +1,7 @@
 // Receiving: the HTTP handler. A webhook is checked (method, path, content type, size, signature,
 // timestamp, JSON), committed to the store, and only then answered 2xx with the stored event's
-// id and type. Errors become responses in exactly one place, `respond`.
+// id and type. Influencer Hero posts to /hooks, other senders to /sources/<name>, each checked by
+// its source (src/source.ts). Errors become responses in exactly one place, `respond`.
 
 import {
   detectEventType,
@@ -9,6 +10,7 @@ import {
   KNOWN_EVENT_NAMES,
   orderKey,
   signedTimestamp,
+  sourceEventType,
 } from "./events.ts";
 import { newId, sha256Hex } from "./ids.ts";
 import type { Logger } from "./log.ts";
@@ -18,9 +20,11 @@ import {
   HTTP_REQUESTS,
   type Metrics,
   metricType,
+  SOURCE_VERIFICATION_FAILURES,
   VERIFICATION_FAILURES,
 } from "./metrics.ts";
 import type { Payload } from "./events.ts";
+import { joinBytes, type Source } from "./source.ts";
 import type { InsertResult, NewEvent, Routing } from "./store.ts";
 import type { Verifier, VerifyFailure } from "./verify.ts";
 
@@ -33,6 +37,8 @@ export const TIMESTAMP_HEADER = "x-influencerhero-timestamp";
 export interface HandlerOptions {
   /** The current verifier (it changes when secrets are reloaded). */
   verifier: () => Verifier;
+  /** The configured sources by name (they change when the config is reloaded); none if absent. */
+  sources?: () => ReadonlyMap<string, Source>;
   /** Stores an event durably; resolves after the commit. */
   ingest: (event: NewEvent) => Promise<InsertResult>;
   /**
@@ -81,6 +87,10 @@ const FAILURE_TEXT: Record<VerifyFailure, string> = {
 };
 
 const HOOK_PATH = /^\/hooks(?:\/([^/]*))?\/?$/;
+const SOURCE_PATH = /^\/sources\/([^/]*)\/?$/;
+
+/** No sources configured. */
+const NO_SOURCES: ReadonlyMap<string, Source> = new Map();
 
 /** Strict UTF-8: malformed bytes throw rather than become U+FFFD. */
 const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
@@ -96,6 +106,7 @@ export function createHandler(options: HandlerOptions): Handler {
   const now = options.now ?? Date.now;
   const { log, metrics } = options;
   const deadlines = new Deadlines();
+  const sources = options.sources ?? (() => NO_SOURCES);
 
   async function route(request: Request, url: URL, slot: { held: boolean }): Promise<Response> {
     const match = HOOK_PATH.exec(url.pathname);
@@ -106,6 +117,16 @@ export function createHandler(options: HandlerOptions): Handler {
         throw new HttpError(404, "Unknown path: event types are lowercase letters, digits and _");
       }
       return await receive(request, segment || null, slot);
+    }
+    const source = SOURCE_PATH.exec(url.pathname);
+    if (source) {
+      if (request.method !== "POST") throw new HttpError(405, "Use POST", { allow: "POST" });
+      const name = source[1]!;
+      const found = sources().get(name);
+      if (found === undefined) {
+        throw new HttpError(404, "Unknown source: no source of this name is configured");
+      }
+      return await receiveFrom(request, name, found, slot);
     }
     if (url.pathname === "/healthz" || url.pathname === "/readyz" || url.pathname === "/metrics") {
       if (request.method !== "GET" && request.method !== "HEAD") {
@@ -133,6 +154,80 @@ export function createHandler(options: HandlerOptions): Handler {
     pathType: string | null,
     slot: { held: boolean },
   ): Promise<Response> {
+    const body = await readWebhook(request, slot);
+    const result = await options.verifier().verify(
+      body,
+      request.headers.get(SIGNATURE_HEADER),
+      request.headers.get(TIMESTAMP_HEADER),
+    );
+    if (!result.ok) {
+      metrics.inc(...VERIFICATION_FAILURES, {
+        reason: result.reason,
+      });
+      throw new HttpError(401, FAILURE_TEXT[result.reason], { "x-reason": result.reason });
+    }
+    const { payload, text } = parseObject(body);
+    const received = now();
+    const signed = signedTimestamp(payload);
+    if (signed !== null && received - signed > options.replayWindowMs) {
+      metrics.inc(...VERIFICATION_FAILURES, {
+        reason: "stale_webhook_timestamp",
+      });
+      throw new HttpError(401, "webhook_timestamp is older than the replay window", {
+        "x-reason": "stale_webhook_timestamp",
+      });
+    }
+    return await commit({
+      id: newId("evt", received),
+      type: pathType ?? detectEventType(payload),
+      receivedAt: received,
+      body: text,
+      fingerprint: await sha256Hex(body),
+      orderKey: orderKey(payload),
+      facets: eventFacets(payload),
+    }, payload);
+  }
+
+  /** Receives a configured source's request: verified by the source, named `<source>.<topic>`. */
+  async function receiveFrom(
+    request: Request,
+    name: string,
+    source: Source,
+    slot: { held: boolean },
+  ): Promise<Response> {
+    const body = await readWebhook(request, slot);
+    const result = await source.verify(request.headers, body);
+    if (!result.ok) {
+      metrics.inc(...SOURCE_VERIFICATION_FAILURES, { source: name, reason: result.reason });
+      throw new HttpError(401, result.message, { "x-reason": result.reason });
+    }
+    const { payload, text } = parseObject(body);
+    const { topic, id } = source.identify(request.headers, payload);
+    const received = now();
+    // A sender's own id makes the fingerprint (one per source, so two senders' ids never meet);
+    // without one, the body's hash does, as for Influencer Hero.
+    const fingerprint = await sha256Hex(
+      id === null
+        ? joinBytes(`source\n${name}\nbody\n`, body)
+        : joinBytes(`source\n${name}\nid\n${id}`),
+    );
+    return await commit({
+      id: newId("evt", received),
+      type: sourceEventType(name, topic),
+      receivedAt: received,
+      body: text,
+      fingerprint,
+      // Influencer Hero's collaboration and deal fields mean nothing in another sender's body.
+      orderKey: null,
+      facets: { dealId: null, collabId: null, influencer: null },
+    }, payload);
+  }
+
+  /** Checks the content type and reads the body, then takes a handler slot. */
+  async function readWebhook(
+    request: Request,
+    slot: { held: boolean },
+  ): Promise<Uint8Array<ArrayBuffer>> {
     const contentType = request.headers.get("content-type") ?? "";
     const mediaType = contentType.split(";")[0]!.trim().toLowerCase();
     if (mediaType !== "application/json" && !/^application\/[a-z0-9.+-]+\+json$/.test(mediaType)) {
@@ -145,48 +240,12 @@ export function createHandler(options: HandlerOptions): Handler {
       deadlines,
     );
     enter(slot);
-    const result = await options.verifier().verify(
-      body,
-      request.headers.get(SIGNATURE_HEADER),
-      request.headers.get(TIMESTAMP_HEADER),
-    );
-    if (!result.ok) {
-      metrics.inc(...VERIFICATION_FAILURES, {
-        reason: result.reason,
-      });
-      throw new HttpError(401, FAILURE_TEXT[result.reason], { "x-reason": result.reason });
-    }
-    let payload: Payload;
-    let text: string;
-    try {
-      text = UTF8.decode(body);
-      payload = JSON.parse(text);
-    } catch {
-      throw new HttpError(400, "Body is not valid UTF-8 JSON");
-    }
-    if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
-      throw new HttpError(400, "Body must be a JSON object");
-    }
-    const received = now();
-    const signed = signedTimestamp(payload);
-    if (signed !== null && received - signed > options.replayWindowMs) {
-      metrics.inc(...VERIFICATION_FAILURES, {
-        reason: "stale_webhook_timestamp",
-      });
-      throw new HttpError(401, "webhook_timestamp is older than the replay window", {
-        "x-reason": "stale_webhook_timestamp",
-      });
-    }
-    const type = pathType ?? detectEventType(payload);
-    const event: NewEvent = {
-      id: newId("evt", received),
-      type,
-      receivedAt: received,
-      body: text,
-      fingerprint: await sha256Hex(body),
-      orderKey: orderKey(payload),
-      facets: eventFacets(payload),
-    };
+    return body;
+  }
+
+  /** Routes and stores a verified event, then answers with the stored event's id and type. */
+  async function commit(event: NewEvent, payload: Payload): Promise<Response> {
+    const { type } = event;
     if (options.route) {
       const routing = options.route(event, payload);
       event.deliveries = routing.deliveries;
@@ -245,7 +304,7 @@ export function createHandler(options: HandlerOptions): Handler {
     } finally {
       if (slot.held) inFlight--;
     }
-    const label = pathLabel(url.pathname);
+    const label = pathLabel(url.pathname, sources());
     metrics.inc(...HTTP_REQUESTS, {
       path: label,
       status: String(response.status),
@@ -406,6 +465,22 @@ async function readChunked(
   return body;
 }
 
+/** The body as a JSON object and its text; 400 when it is not valid UTF-8 JSON or no object. */
+function parseObject(body: Uint8Array<ArrayBuffer>): { payload: Payload; text: string } {
+  let payload: Payload;
+  let text: string;
+  try {
+    text = UTF8.decode(body);
+    payload = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, "Body is not valid UTF-8 JSON");
+  }
+  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
+    throw new HttpError(400, "Body must be a JSON object");
+  }
+  return { payload, text };
+}
+
 function respond(error: unknown, log: Logger): Response {
   if (error instanceof HttpError) {
     return json(error.status, { ok: false, error: error.message }, error.headers);
@@ -422,11 +497,15 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 }
 
 /** A path as a metric and log label, with bounded cardinality. */
-function pathLabel(path: string): string {
+function pathLabel(path: string, sources: ReadonlyMap<string, Source>): string {
   const match = HOOK_PATH.exec(path);
   if (match) {
     if (!match[1]) return "/hooks";
     return KNOWN_EVENT_NAMES.has(match[1]) ? `/hooks/${match[1]}` : "/hooks/other";
+  }
+  const source = SOURCE_PATH.exec(path)?.[1];
+  if (source !== undefined) {
+    return sources.has(source) ? `/sources/${source}` : "/sources/other";
   }
   if (path === "/healthz" || path === "/readyz" || path === "/metrics") return path;
   return "other";

@@ -32,6 +32,12 @@ const ENV: Record<string, string> = {
   CRM_SIGNING_SECRET: "whsec_" + btoa("0123456789abcdef0123456789abcdef"),
   AIRTABLE_TOKEN: "patTest0123456789.abcdef",
   KLAVIYO_PRIVATE_KEY: "pk_test0123456789",
+  SHOPIFY_WEBHOOK_SECRET: "shopify-secret",
+  BILLING_WEBHOOK_SECRET: "whsec_" + btoa("fedcba9876543210fedcba9876543210"),
+  GITHUB_WEBHOOK_SECRET: "github-secret",
+  STRIPE_WEBHOOK_SECRET: "whsec_stripe-secret",
+  REFERSION_WEBHOOK_SECRET: "refersion-secret",
+  UPPROMOTE_WEBHOOK_SECRET: "uppromote-secret",
 };
 
 function schemaErrors(config: unknown): string {
@@ -106,7 +112,7 @@ function configFor(fragment: Record<string, unknown>): Record<string, unknown> |
   for (const [key, value] of Object.entries(fragment)) {
     if (key === "destinations") {
       Object.assign(config.destinations as object, value);
-    } else if (["store", "admin", "listen", "delivery", "retention"].includes(key)) {
+    } else if (["store", "admin", "listen", "delivery", "retention", "sources"].includes(key)) {
       config[key] = value;
     } else if (typeof value === "object" && value !== null && "type" in value) {
       (config.destinations as Record<string, unknown>)[key] = value;

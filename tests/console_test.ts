@@ -461,6 +461,10 @@ Deno.test("the events list filters and pages with Older →", async () => {
     const payouts = (await get("/ui/events?type=new_payout_request")).text;
     assert.match(payouts, /evt_payout/);
     assert.doesNotMatch(payouts, /evt_order_/);
+    // A source's type (any text) filters too, and the form keeps it selected.
+    const shop = (await get("/ui/events?type=shop.orders_create")).text;
+    assert.doesNotMatch(shop, /evt_payout|evt_order_/);
+    assert.match(shop, /<option value="shop\.orders_create" selected>/);
     const dead = (await get("/ui/events?status=dead")).text;
     assert.match(dead, /evt_payout/);
     assert.doesNotMatch(dead, /evt_order_/);

@@ -49,6 +49,17 @@ Options:
     );
     out.push(`Listen: ${config.listen.hostname}:${config.listen.port}`);
     out.push(`Store: ${describeStore(config)}`, "");
+    const sources = Object.entries(config.sources);
+    if (sources.length > 0) {
+      out.push("Sources:");
+      for (const [name, entry] of sources) {
+        out.push(
+          `  ${name} (${entry.type}) at POST /sources/${name}, ${entry.secrets.length} ` +
+            `secret${entry.secrets.length === 1 ? "" : "s"} (values hidden)`,
+        );
+      }
+      out.push("");
+    }
     out.push("Destinations:");
     const held = await heldDestinations(config);
     const gone = new Map(held.disabled.map((d) => [d.name, d]));
@@ -69,9 +80,12 @@ Options:
     for (const route of config.routes) {
       if (route.events !== "*") route.events.forEach((t) => types.add(t));
     }
+    // A source's type ("shop.orders_create", or "shop.*" itself) is also taken by "shop.*".
+    const takes = (events: ReadonlySet<string>, type: string) =>
+      events.has(type) || (type.includes(".") && events.has(`${type.split(".")[0]}.*`));
     const targets = (type: string | null) =>
       runtime.routes
-        .filter((r) => r.events === null || (type !== null && r.events.has(type)))
+        .filter((r) => r.events === null || (type !== null && takes(r.events, type)))
         .flatMap((r) =>
           r.to.map((d) => {
             const enabled = runtime.destinations.get(d)?.enabled && !gone.has(d);

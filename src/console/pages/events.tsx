@@ -37,7 +37,10 @@ export async function eventsPage(
   const last = shown.at(-1);
   const older = new URLSearchParams(params);
   if (last) older.set("after", `${last.receivedAt}.${last.id}`);
-  const types = [...KNOWN_EVENT_NAMES, UNKNOWN_EVENT].sort();
+  // A type filtered by that is not Influencer Hero's (a source's "shop.orders_create") stays
+  // offered, so the form keeps it.
+  const types = [...new Set([...KNOWN_EVENT_NAMES, UNKNOWN_EVENT, query.type ?? UNKNOWN_EVENT])]
+    .sort();
   const destinations = [...options.runtime().destinations.keys()];
   const value = (name: string) => params.get(name) ?? "";
   return {
