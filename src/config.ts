@@ -762,8 +762,9 @@ function resolveFiles(
   if (!isRecord(value)) return value;
   const out: Record<string, unknown> = {};
   // Keys of these maps are names chosen by the operator (a destination "audit_file", a header
-  // "x_file"), not settings: they are never file references.
-  const names = (path.length === 1 && path[0] === "destinations") || path.at(-1) === "headers";
+  // "x_file", an API field of influencer_hero), not settings: they are never file references.
+  const names = (path.length === 1 && path[0] === "destinations") ||
+    path.at(-1) === "headers" || (path[0] === "destinations" && path.at(-1) === "fields");
   for (const [key, v] of Object.entries(value)) {
     if (names) {
       out[key] = resolveFiles(v, [...path, key], readFile, missing);

@@ -9,6 +9,7 @@ import { discordType } from "./destination_discord.ts";
 import { emailType } from "./destination_email.ts";
 import { googleChatType } from "./destination_google_chat.ts";
 import { httpType } from "./destination_http.ts";
+import { influencerHeroType } from "./destination_influencer_hero.ts";
 import { mattermostType } from "./destination_mattermost.ts";
 import { ntfyType } from "./destination_ntfy.ts";
 import { slackType } from "./destination_slack.ts";
@@ -27,6 +28,7 @@ export const DESTINATION_TYPES = [
   mattermostType,
   ntfyType,
   emailType,
+  influencerHeroType,
 ] as const;
 
 /** The schemas of {@linkcode DESTINATION_TYPES}, as a tuple for zod's discriminated union. */

@@ -29,6 +29,7 @@ const ENV: Record<string, string> = {
   CRM_KEY: "crm-key",
   CRM_WEBHOOK_URL: "https://example.com/crm",
   CRM_SIGNING_SECRET: "whsec_" + btoa("0123456789abcdef0123456789abcdef"),
+  INFLUENCER_HERO_API_KEY: "ih_live_test",
 };
 
 function schemaErrors(config: unknown): string {

@@ -57,6 +57,7 @@ Deno.test("config.example.json enables each destination when its variables are s
     NTFY_TOPIC_URL: "https://ntfy.sh/hero-relay-test",
     SMTP_URL: "smtps://u:p@smtp.example.com:465",
     SENDGRID_API_KEY: "SG.x",
+    INFLUENCER_HERO_API_KEY: "ih_live_x",
   };
   const config = loadConfig("config.example.json", { env: (name) => env[name] });
   const runtime = compileConfig(config, "config.example.json", { write: () => {} });
