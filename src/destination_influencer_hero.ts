@@ -105,10 +105,14 @@ export function trackingBody(
     if (NUMERIC_FIELDS.has(name)) {
       const number = text === "" ? NaN : Number(text);
       if (!Number.isFinite(number)) {
-        return { error: `fields.${name} ${rendered(text)}, not a number: not sent` };
+        // The text itself stays out: errors are logged, and a template may read personal data.
+        const what = text === "" ? "rendered empty, not a number" : "did not render a number";
+        return { error: `fields.${name} ${what}: not sent` };
       }
       if (name === "increase_clicks" && !(Number.isInteger(number) && number >= 1)) {
-        return { error: `fields.increase_clicks rendered "${text}", not a whole number >= 1` };
+        return {
+          error: `fields.increase_clicks rendered "${text}", not a whole number >= 1: not sent`,
+        };
       }
       body[name] = number;
     } else if (text !== "") {
@@ -119,10 +123,6 @@ export function trackingBody(
   }
   if (action === "click" && !("increase_clicks" in body)) body["increase_clicks"] = 1;
   return { body };
-}
-
-function rendered(text: string): string {
-  return text === "" ? "rendered empty" : `rendered "${text.slice(0, 60)}"`;
 }
 
 /**
