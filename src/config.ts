@@ -649,9 +649,9 @@ function inlineSecrets(config: Config, text: string): string[] {
 
 const HARMLESS_HEADERS = new Set(["content-type", "user-agent", "accept"]);
 
-/** Whether a destination takes deliveries. */
-export function isEnabled(destination: DestinationConfig): boolean {
-  return destination.enabled !== false;
+/** Whether a destination takes deliveries (or a source is received). */
+export function isEnabled(part: { enabled?: boolean | undefined }): boolean {
+  return part.enabled !== false;
 }
 
 /** Problems with values the schema alone cannot judge: the store, secrets, destination URLs. */
@@ -673,6 +673,14 @@ function valueProblems(config: Config): string[] {
       `sources.${RESERVED_SOURCE}: "${RESERVED_SOURCE}" names the relay's own events; ` +
         "choose another source name",
     );
+  }
+  for (const [name, source] of Object.entries(config.sources)) {
+    if (isEnabled(source) && source.secrets.length === 0) {
+      problems.push(
+        `${formatPath(["sources", name, "secrets"])}: expected at least one non-empty secret ` +
+          '(or "enabled": false until there is one)',
+      );
+    }
   }
   for (const [name, destination] of Object.entries(config.destinations)) {
     if (isEnabled(destination) && "url" in destination && !isHttpUrl(destination.url)) {
@@ -815,10 +823,11 @@ function resolveFiles(
   if (!isRecord(value)) return value;
   const out: Record<string, unknown> = {};
   // Keys of these maps are names chosen by the operator (a destination "audit_file", a source
-  // "crm_file", a header "x_file", a HubSpot property "contract_file"), not settings: they are
-  // never file references.
+  // "crm_file", a header "x_file", a HubSpot property "contract_file", an Airtable field or an
+  // Influencer Hero API field), not settings: they are never file references.
   const names = (path.length === 1 && (path[0] === "destinations" || path[0] === "sources")) ||
-    path.at(-1) === "headers" || path.at(-1) === "properties";
+    path.at(-1) === "headers" ||
+    (path[0] === "destinations" && (path.at(-1) === "properties" || path.at(-1) === "fields"));
   for (const [key, v] of Object.entries(value)) {
     if (names) {
       out[key] = resolveFiles(v, [...path, key], readFile, missing);

@@ -13,6 +13,7 @@ import { googleSheetsType } from "./destination_google_sheets.ts";
 import { httpType } from "./destination_http.ts";
 import { klaviyoType } from "./destination_klaviyo.ts";
 import { hubspotType } from "./destination_hubspot.ts";
+import { influencerHeroType } from "./destination_influencer_hero.ts";
 import { mattermostType } from "./destination_mattermost.ts";
 import { ntfyType } from "./destination_ntfy.ts";
 import { slackType } from "./destination_slack.ts";
@@ -35,6 +36,7 @@ export const DESTINATION_TYPES = [
   klaviyoType,
   hubspotType,
   googleSheetsType,
+  influencerHeroType,
 ] as const;
 
 /** The schemas of {@linkcode DESTINATION_TYPES}, as a tuple for zod's discriminated union. */

@@ -133,10 +133,21 @@ export type RetryConfig = z.output<typeof retrySchema>;
 export function sourceSecrets(description: string) {
   return z.array(secret(z.string())).max(2, "expected one or two secrets (two during a rotation)")
     .transform((list) => list.filter((s) => s !== ""))
-    .refine((list) => list.length > 0, "expected at least one non-empty secret")
     .refine((list) => new Set(list).size === list.length, "expected distinct secrets")
     .describe(description);
 }
+
+/**
+ * The options every source takes. A disabled source is not received (its path answers 404) and
+ * may leave its secrets empty, so a config can carry one that its variables switch on
+ * (`"enabled": "${SHOPIFY_WEBHOOK_SECRET:+true}"`).
+ */
+export const sourceOptions = {
+  enabled: bool.optional().describe(
+    "Whether the source is received (default true); a disabled one answers 404 and needs no " +
+      "secret",
+  ),
+};
 
 /** A source's header name field. */
 export const headerName = z.string().regex(

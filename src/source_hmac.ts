@@ -5,7 +5,13 @@
 // field). GitHub, Stripe-like senders, Refersion and UpPromote are configs of this one type.
 
 import { z } from "zod";
-import { headerName, payloadPath, sourceSecrets, toleranceSeconds } from "./schema_kit.ts";
+import {
+  headerName,
+  payloadPath,
+  sourceOptions,
+  sourceSecrets,
+  toleranceSeconds,
+} from "./schema_kit.ts";
 import {
   anyMatches,
   DIGEST_BYTES,
@@ -31,6 +37,7 @@ const HASHES: Readonly<Record<string, HmacHash>> = {
 const schema = z.strictObject({
   type: z.literal("hmac"),
   secrets: sourceSecrets("The sender's signing secrets; two during a rotation"),
+  ...sourceOptions,
   signature_header: headerName.describe('The header holding the signature ("X-Hub-Signature-256")'),
   encoding: z.enum(["hex", "base64"]).default("hex").describe(
     'How the signature is written: "hex" (default) or "base64"',

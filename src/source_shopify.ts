@@ -5,7 +5,7 @@
 // (X-Shopify-Triggered-At is informational), so a redelivery is caught by its id alone.
 
 import { z } from "zod";
-import { sourceSecrets } from "./schema_kit.ts";
+import { sourceOptions, sourceSecrets } from "./schema_kit.ts";
 import { anyMatches, fail, fromBase64, hmacKeys, sourceType, textOf } from "./source.ts";
 
 const SIGNATURE = "X-Shopify-Hmac-Sha256";
@@ -19,6 +19,7 @@ export const shopifyType = sourceType({
       "The app's client secret, or the key shown under Settings > Notifications > Webhooks " +
         '("Your webhooks will be signed with …"); two during a rotation',
     ),
+    ...sourceOptions,
   }).describe("Shopify webhooks, received at /sources/<name>"),
   async create(entry) {
     const keys = await hmacKeys(entry.secrets);

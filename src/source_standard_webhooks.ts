@@ -5,7 +5,7 @@
 // the tolerance is a duplicate and one outside it is refused. The event type is a body field.
 
 import { z } from "zod";
-import { payloadPath, sourceSecrets, toleranceSeconds } from "./schema_kit.ts";
+import { payloadPath, sourceOptions, sourceSecrets, toleranceSeconds } from "./schema_kit.ts";
 import {
   anyMatches,
   fail,
@@ -41,6 +41,7 @@ export const standardWebhooksType = sourceType({
       'The body field (dot path) holding the event type (default "type")',
     ),
     tolerance_seconds: toleranceSeconds,
+    ...sourceOptions,
   }).describe("A Standard Webhooks sender, received at /sources/<name>"),
   async create(entry, { now }) {
     const keys = await hmacKeys(entry.secrets.map(secretBytes));

@@ -30,12 +30,14 @@ const BY_NAME: ReadonlyMap<string, SourceType> = new Map(
  * for a type the schema would not have admitted.
  */
 export async function createSources(
-  entries: Readonly<Record<string, { type: string }>>,
+  entries: Readonly<Record<string, { type: string; enabled?: boolean | undefined }>>,
   options: { now?: () => number } = {},
 ): Promise<Map<string, Source>> {
   const now = options.now ?? Date.now;
   const sources = new Map<string, Source>();
   for (const [name, entry] of Object.entries(entries)) {
+    // A disabled source is not received: its path answers 404 like an unknown one.
+    if (entry.enabled === false) continue;
     const type = BY_NAME.get(entry.type);
     if (type === undefined) throw new TypeError(`unknown source type "${entry.type}"`);
     sources.set(name, await type.create(entry as never, { now }));

@@ -38,6 +38,7 @@ const ENV: Record<string, string> = {
   STRIPE_WEBHOOK_SECRET: "whsec_stripe-secret",
   REFERSION_WEBHOOK_SECRET: "refersion-secret",
   UPPROMOTE_WEBHOOK_SECRET: "uppromote-secret",
+  INFLUENCER_HERO_API_KEY: "ih_live_test",
 };
 
 function schemaErrors(config: unknown): string {

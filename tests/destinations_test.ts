@@ -68,6 +68,7 @@ Deno.test("config.example.json enables each destination when its variables are s
     AIRTABLE_BASE_ID: "appABCDEFGHIJKLMN",
     KLAVIYO_PRIVATE_KEY: "pk_x",
     HUBSPOT_TOKEN: "pat-na1-x",
+    INFLUENCER_HERO_API_KEY: "ih_live_x",
   };
   const config = loadConfig("config.example.json", { env: (name) => env[name] });
   const runtime = compileConfig(config, "config.example.json", { write: () => {} });

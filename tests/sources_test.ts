@@ -54,8 +54,11 @@ Deno.test("a bad source is refused at its JSON path, never repeating a secret", 
     "sources.shop.secrets: expected array, received undefined",
   ]);
   assert.deepEqual(problems({ shop: { type: "shopify", secrets: ["", ""] } }), [
-    "sources.shop.secrets: expected at least one non-empty secret",
+    'sources.shop.secrets: expected at least one non-empty secret (or "enabled": false until ' +
+    "there is one)",
   ]);
+  // A disabled source needs no secret yet: its variables may not be set.
+  assert.deepEqual(problems({ shop: { type: "shopify", enabled: "", secrets: [""] } }), []);
   assert.deepEqual(problems({ shop: { type: "shopify", secrets: ["a1", "b2", "c3"] } }), [
     "sources.shop.secrets: expected one or two secrets (two during a rotation)",
   ]);
@@ -161,7 +164,10 @@ Deno.test("check lists each source's URL, and routes taking <source>.* in the ro
       JSON.stringify({
         influencer_hero: { signing_secrets: [SECRET] },
         store: { sqlite: `${dir}/relay.db` },
-        sources: { shop: { type: "shopify", secrets: ["shop-secret-for-check"] } },
+        sources: {
+          shop: { type: "shopify", secrets: ["shop-secret-for-check"] },
+          later: { type: "shopify", enabled: false, secrets: [] },
+        },
         destinations: { log: { type: "console" }, crm: { type: "console" } },
         routes: [
           { name: "orders", events: ["shop.orders_create"], to: ["crm"] },
@@ -174,6 +180,10 @@ Deno.test("check lists each source's URL, and routes taking <source>.* in the ro
     assert.equal(code, 0, stderr);
     assert.ok(
       stdout.includes("Sources:\n  shop (shopify) at POST /sources/shop, 1 secret (values hidden)"),
+      stdout,
+    );
+    assert.ok(
+      stdout.includes("  later (shopify) disabled: POST /sources/later answers 404"),
       stdout,
     );
     assert.match(stdout, /shop\.orders_create +orders → crm, shop → log\n/);
@@ -239,6 +249,31 @@ Deno.test("render shows a source event's built-in message without the sender's s
     assert.match(stdout, /shop: orders_create\nname: #1001\ntotal_price: 59\.00\n/);
     assert.doesNotMatch(stdout, /never-rendered-token/);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a disabled source is not received: its URL answers 404 and nothing is stored", async () => {
+  const dir = await Deno.makeTempDir();
+  const { relay } = await testRelay(testConfig(dir, {
+    sources: {
+      shop: { type: "shopify", enabled: false, secrets: [] },
+      billing: { type: "shopify", secrets: ["billing-secret"] },
+    },
+    destinations: { out: { type: "console" } },
+    routes: [{ name: "shop", events: ["shop.*"], to: ["out"] }],
+  }));
+  try {
+    const response = await fetch(`${relay.url}/sources/shop`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-shopify-topic": "orders/create" },
+      body: "{}",
+    });
+    assert.equal(response.status, 404);
+    assert.match((await response.json()).error, /Unknown source/);
+    assert.equal((await relay.store.searchEvents({ limit: 10 })).length, 0);
+  } finally {
+    await relay.stop();
     await Deno.remove(dir, { recursive: true });
   }
 });

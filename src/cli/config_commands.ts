@@ -54,8 +54,10 @@ Options:
       out.push("Sources:");
       for (const [name, entry] of sources) {
         out.push(
-          `  ${name} (${entry.type}) at POST /sources/${name}, ${entry.secrets.length} ` +
-            `secret${entry.secrets.length === 1 ? "" : "s"} (values hidden)`,
+          entry.enabled === false
+            ? `  ${name} (${entry.type}) disabled: POST /sources/${name} answers 404`
+            : `  ${name} (${entry.type}) at POST /sources/${name}, ${entry.secrets.length} ` +
+              `secret${entry.secrets.length === 1 ? "" : "s"} (values hidden)`,
         );
       }
       out.push("");
