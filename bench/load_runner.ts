@@ -100,10 +100,18 @@ export interface LoadOptions {
   wrk: string | null;
 }
 
-/** A load on a server: the load, and the server's CPU while it ran, in cores. */
+/** A load on a server: the load, and the server's CPU while it ran. */
 export interface MeasuredLoad {
   load: LoadResult;
+  /** The server's CPU while the load ran, in cores. */
   serverCores: number;
+  /** The server's CPU seconds while the load ran. */
+  serverCpuSeconds: number;
+  /**
+   * The server's CPU seconds used when the load started, so a caller can count its CPU until
+   * later (the last delivery) against the same start.
+   */
+  serverCpuAtStart: number;
 }
 
 function generatorCommand(options: LoadOptions): { argv: string[]; command: string } {
@@ -208,8 +216,13 @@ export async function runLoad(options: LoadOptions, onStart?: () => void): Promi
 
 /** Runs the load against a started server, measuring the server's CPU while the load ran. */
 export async function measureLoad(server: Server, options: LoadOptions): Promise<MeasuredLoad> {
-  let cpuBefore = server.cpu();
-  const load = await runLoad(options, () => cpuBefore = server.cpu());
-  const serverCores = (server.cpu() - cpuBefore) / (load.duration_us / 1e6);
-  return { load, serverCores };
+  let serverCpuAtStart = server.cpu();
+  const load = await runLoad(options, () => serverCpuAtStart = server.cpu());
+  const serverCpuSeconds = server.cpu() - serverCpuAtStart;
+  return {
+    load,
+    serverCores: serverCpuSeconds / (load.duration_us / 1e6),
+    serverCpuSeconds,
+    serverCpuAtStart,
+  };
 }

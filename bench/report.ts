@@ -85,8 +85,8 @@ function sum(values: number[]): number {
 function loadTable(results: BenchResults, options: { settings: Settings; wrk: boolean }): string {
   const { settings } = options;
   const lines = [
-    "| scenario | requests/s | p50 ms | p99 ms | errors | peak RSS MB | server CPU (cores) | load generator CPU (cores) |",
-    "| --- | --: | --: | --: | --: | --: | --: | --: |",
+    "| scenario | requests/s | p50 ms | p99 ms | errors | peak RSS MB | server CPU (cores) | server CPU µs per request | load generator CPU (cores) |",
+    "| --- | --: | --: | --: | --: | --: | --: | --: | --: |",
   ];
   const row = (name: string, samples: LoadSample[]) => {
     if (samples.length === 0) return;
@@ -96,7 +96,7 @@ function loadTable(results: BenchResults, options: { settings: Settings; wrk: bo
       `| ${name} | ${column((s) => s.requestsPerSecond)} | ${column((s) => s.p50Ms, 2)} | ` +
         `${column((s) => s.p99Ms, 2)} | ${column((s) => s.errors)} | ` +
         `${column((s) => s.peakMb)} | ${column((s) => s.serverCores, 2)} | ` +
-        `${column((s) => s.clientCores, 2)} |`,
+        `${column((s) => s.serverCpuMicrosPerRequest)} | ${column((s) => s.clientCores, 2)} |`,
     );
   };
   const threads = `${settings.threads} thread${settings.threads === 1 ? "" : "s"}`;
@@ -107,15 +107,17 @@ function loadTable(results: BenchResults, options: { settings: Settings; wrk: bo
   row("peer: adnanh/webhook + curl (ack after forwarding)", results.peer.map((p) => p.ack));
   const rate = `${formatNumber(settings.pacedRate)} requests/s`;
   row(`paced: bare Deno.serve at ${rate} (this machine's floor)`, results.pacedCeiling);
-  row(`paced: hero-relay at ${rate}`, results.paced);
+  row(`paced: limit reference at ${rate}`, results.pacedLimit);
+  row(`paced: hero-relay at ${rate} (default settings)`, results.paced);
   return lines.join("\n");
 }
 
-function endToEndTable(results: BenchResults): string {
+function endToEndTable(results: BenchResults, settings: Settings): string {
   const lines = [
     "| end to end | events delivered/s | events | first request → last delivery (s) | " +
-    "requests/s while loaded | p99 ms | errors | lost | peak RSS MB | server CPU (cores) |",
-    "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+    "requests/s while loaded | p99 ms | errors | lost | peak RSS MB | " +
+    "server CPU while loaded (cores) | server CPU µs per delivered event |",
+    "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
   ];
   const row = (name: string, samples: DeliverySample[]) => {
     if (samples.length === 0) return;
@@ -126,17 +128,23 @@ function endToEndTable(results: BenchResults): string {
         `${column((s) => s.seconds, 2)} | ${column((s) => s.requestsPerSecond)} | ` +
         `${column((s) => s.ackP99Ms, 2)} | ${column((s) => s.errors)} | ` +
         `${column((s) => s.lost)} | ${column((s) => s.peakMb)} | ` +
-        `${column((s) => s.serverCores, 2)} |`,
+        `${column((s) => s.serverCores, 2)} | ${column((s) => s.cpuMicrosPerEvent)} |`,
     );
   };
-  row("hero-relay → sink", results.endToEnd);
+  row("hero-relay → sink, default settings (adaptive concurrency)", results.endToEnd);
+  row(`hero-relay → sink, \`concurrency: ${settings.connections}\``, results.endToEndFixed);
   row("adnanh/webhook + curl → sink", results.peer.map((p) => p.endToEnd));
   return lines.join("\n");
 }
 
-/** Every start of hero-relay that was timed: ingest, end to end and paced runs. */
+/** Every run of hero-relay: ingest, both end-to-end runs and paced. */
+function relayRuns(results: BenchResults): Array<{ readyMs: number; peakMb: number }> {
+  return [...results.ingest, ...results.endToEnd, ...results.endToEndFixed, ...results.paced];
+}
+
+/** Every start of hero-relay that was timed. */
 function relayReadyMs(results: BenchResults): number[] {
-  return [...results.ingest, ...results.endToEnd, ...results.paced].map((r) => r.readyMs);
+  return relayRuns(results).map((r) => r.readyMs);
 }
 
 function readyTable(results: BenchResults): string {
@@ -152,7 +160,7 @@ function readyTable(results: BenchResults): string {
   return lines.join("\n");
 }
 
-function targetsTable(results: BenchResults): string {
+function targetsTable(results: BenchResults, settings: Settings): string {
   const rate = (samples: Array<{ requestsPerSecond: number }>) =>
     median(samples.map((s) => s.requestsPerSecond));
   const ratio = (a: number | null, b: number | null) => a === null || b === null ? null : a / b;
@@ -160,10 +168,14 @@ function targetsTable(results: BenchResults): string {
   const ingestRate = rate(results.ingest);
   const limitRate = rate(results.limit);
   const e2eRate = median(results.endToEnd.map((s) => s.eventsPerSecond));
+  const e2eFixedRate = median(results.endToEndFixed.map((s) => s.eventsPerSecond));
   const peerRate = median(results.peer.map((p) => p.endToEnd.eventsPerSecond));
-  const peaks = [...results.ingest, ...results.endToEnd, ...results.paced].map((s) => s.peakMb);
+  const peaks = relayRuns(results).map((s) => s.peakMb);
   const peak = peaks.length === 0 ? null : Math.max(...peaks);
   const pacedP99 = median(results.paced.map((s) => s.p99Ms));
+  const pacedLimitP99 = median(results.pacedLimit.map((s) => s.p99Ms));
+  const deliveredMicros = median(results.endToEnd.map((s) => s.cpuMicrosPerEvent));
+  const acceptedMicros = median(results.ingest.map((s) => s.cpuMicrosPerEvent));
   const ready = median(relayReadyMs(results));
   const e2eOverPeer = ratio(e2eRate, peerRate);
   /** A row whose value is `value` shown with `digits`, met when `meets` holds; "–" if missing. */
@@ -176,28 +188,60 @@ function targetsTable(results: BenchResults): string {
     value === null
       ? [name, "–", target, null]
       : [name, formatNumber(value, options.digits), target, options.meets(value)];
+  /** A row without a target: shown for what it tells, never met or missed. */
+  const inform = (
+    name: string,
+    value: number | null,
+    digits: number,
+  ): [string, string, string, boolean | null] => [
+    name,
+    value === null ? "–" : formatNumber(value, digits),
+    "–",
+    null,
+  ];
   const peerMeasured = e2eOverPeer !== null && Number.isFinite(e2eOverPeer);
   const rows: Array<[string, string, string, boolean | null]> = [
-    measure("ingest ÷ ceiling", ratio(ingestRate, ceilingRate), "≥ 0.25", {
-      digits: 2,
-      meets: (v) => v >= 0.25,
-    }),
     measure("ingest ÷ limit reference", ratio(ingestRate, limitRate), "≥ 0.8", {
       digits: 2,
       meets: (v) => v >= 0.8,
     }),
-    measure("end to end, events/s", e2eRate, "≥ 5,000", { digits: 0, meets: (v) => v >= 5000 }),
+    measure("end to end on default settings ÷ ingest", ratio(e2eRate, ingestRate), "≥ 0.5", {
+      digits: 2,
+      meets: (v) => v >= 0.5,
+    }),
+    measure(
+      "paced p99 ÷ limit reference's paced p99",
+      ratio(pacedP99, pacedLimitP99),
+      "≤ 2",
+      { digits: 2, meets: (v) => v <= 2 },
+    ),
+    measure("peak RSS under load, MB", peak, "≤ 150", { digits: 0, meets: (v) => v <= 150 }),
+    inform("server CPU µs per delivered event, end to end on default settings", deliveredMicros, 0),
+    inform("server CPU µs per accepted event, ingest (delivery off)", acceptedMicros, 0),
+    inform(
+      "delivery's own server CPU µs per event (the difference)",
+      deliveredMicros === null || acceptedMicros === null ? null : deliveredMicros - acceptedMicros,
+      0,
+    ),
+    inform(
+      `end to end with \`concurrency: ${settings.connections}\` ÷ ingest`,
+      ratio(e2eFixedRate, ingestRate),
+      2,
+    ),
+    measure("ingest ÷ ceiling", ratio(ingestRate, ceilingRate), "≥ 0.25", {
+      digits: 2,
+      meets: (v) => v >= 0.25,
+    }),
+    measure("end to end on default settings, events/s", e2eRate, "≥ 5,000", {
+      digits: 0,
+      meets: (v) => v >= 5000,
+    }),
     [
-      "end to end ÷ peer",
+      "end to end on default settings ÷ peer",
       peerMeasured ? `${formatNumber(e2eOverPeer)} ×` : "– (peer skipped)",
       "≥ 100 ×",
       peerMeasured ? e2eOverPeer >= 100 : null,
     ],
-    measure("p99 ack latency at the paced rate, ms", pacedP99, "≤ 10", {
-      digits: 2,
-      meets: (v) => v <= 10,
-    }),
-    measure("peak RSS under load, MB", peak, "≤ 150", { digits: 0, meets: (v) => v <= 150 }),
     measure("ready to serve, ms", ready, "≤ 300", { digits: 0, meets: (v) => v <= 300 }),
   ];
   return [
@@ -213,10 +257,13 @@ function checksSentence(results: BenchResults): string {
   const wrapped = sum([
     ...results.ingest.map((s) => s.wrapped),
     ...results.endToEnd.map((s) => s.wrapped),
+    ...results.endToEndFixed.map((s) => s.wrapped),
     ...results.peer.map((p) => p.ack.wrapped),
   ]);
   // The peer keeps no store, so only the relay's runs can count duplicates.
-  const duplicates = sum([...results.ingest, ...results.endToEnd].map((s) => s.duplicates));
+  const duplicates = sum(
+    [...results.ingest, ...results.endToEnd, ...results.endToEndFixed].map((s) => s.duplicates),
+  );
   return `Every request to hero-relay and webhook carried a distinct body: ${
     wrapped === 0 && duplicates === 0
       ? "yes (no load generator wrapped around its bodies, the relay saw 0 duplicates)"
@@ -230,12 +277,15 @@ function eventsPhrase(events: number): string {
 }
 
 /** The heading of the console searches' section in bench/RESULTS.md. */
-export function consoleQueriesHeading(result: ConsoleQueriesResult): string {
-  return `## Console queries at ${eventsPhrase(result.events)}`;
+export function consoleQueriesHeading(result: ConsoleQueriesResult | null): string {
+  return result === null
+    ? "## Console queries"
+    : `## Console queries at ${eventsPhrase(result.events)}`;
 }
 
-/** The console searches' table and what it was measured on. */
-export function renderConsoleQueries(result: ConsoleQueriesResult): string {
+/** The console searches' table and what it was measured on, or that they were skipped. */
+export function renderConsoleQueries(result: ConsoleQueriesResult | null): string {
+  if (result === null) return "Not run: `--console-events 0` skipped the console's searches.";
   const big = formatNumber(result.events);
   const small = formatNumber(result.baselineEvents);
   const lines = [
@@ -277,9 +327,12 @@ export function renderResults(
   options: { settings: Settings; wrk: boolean },
 ): Rendered {
   return {
-    results: [loadTable(results, options), endToEndTable(results), readyTable(results)]
-      .join("\n\n"),
-    targets: targetsTable(results),
+    results: [
+      loadTable(results, options),
+      endToEndTable(results, options.settings),
+      readyTable(results),
+    ].join("\n\n"),
+    targets: targetsTable(results, options.settings),
     checks: checksSentence(results),
     consoleQueries: renderConsoleQueries(results.consoleQueries),
     consoleQueriesHeading: consoleQueriesHeading(results.consoleQueries),
@@ -349,19 +402,26 @@ export function renderReport(rendered: Rendered, details: ReportDetails): string
     "- hero-relay runs as the binary would (`main.ts serve`, the permission flags of " +
     "`deno task compile`), default settings (`synchronous=FULL`, WAL), logging one JSON line per " +
     "request and delivery to /dev/null, one route sending every event to an `http` destination " +
-    `pointing at the sink (bench/sink.ts) with \`concurrency: ${settings.connections}\`, the ` +
-    "number of load connections, i.e. the concurrency the peer gets from its one curl per request",
+    "pointing at the sink (bench/sink.ts) without `concurrency`, so the relay's adaptive limit " +
+    "(src/concurrency.ts) decides how many deliveries run at once, as users get it; only the " +
+    "second end-to-end row sets it",
     "- ingest: that relay with its destination switched off (`enabled: false`): receive, verify, " +
     "commit durably, route, answer 2xx; nothing delivered",
     "- end to end: the same load with delivery on; events/s = events the sink received ÷ (its last " +
     "delivery − the first request); the run goes on after the load until the relay has delivered " +
-    "every event it accepted",
+    "every event it accepted. On default settings it is the headline (end to end ÷ ingest = its " +
+    "events/s ÷ ingest's requests/s); a second run sets the destination's " +
+    `\`concurrency: ${settings.connections}\`, the number of load connections, i.e. the ` +
+    "concurrency the peer gets from its one curl per request",
     "- peer: adnanh/webhook from Debian's `webhook` package, one hook per event type with a " +
     "`payload-hmac-sha256` trigger rule on `X-InfluencerHero-Signature` (it has no timestamp " +
     "check and no store), running curl (forward.sh below) to forward the raw body to the sink and " +
     "answering when curl is done (`include-command-output-in-response`), so its 200, like the " +
     "relay's, means the event went somewhere",
-    "- paced: wrk 4 cannot hold an open-loop rate (wrk2 is not in Debian), so bench/paced.lua " +
+    "- paced: hero-relay (default settings, delivery on), the limit reference and the bare server, " +
+    "each under the same paced load; paced p99 ÷ the limit reference's paced p99 is the ratio of " +
+    "their medians: the tail hero-relay adds to the work it cannot skip. wrk 4 cannot hold an " +
+    "open-loop rate (wrk2 is not in Debian), so bench/paced.lua " +
     `has each of ${PACED_CONNECTIONS} connections pause before every request for a random time ` +
     `averaging ${PACED_CONNECTIONS} / rate seconds; latencies are wrk's own. The pauses come ` +
     "after answers, so fewer requests meet a stall than an open loop would send into it; the " +
@@ -372,6 +432,14 @@ export function renderReport(rendered: Rendered, details: ReportDetails): string
     "saturates the server, not the load generator, when the server runs at its limit while wrk " +
     "has CPU to spare, and a second wrk thread adds little. Not shown for the peer: the curl " +
     "processes it reaps are booked at more CPU than the machine has",
+    "- server CPU µs per request: the server's CPU while the load ran ÷ the requests it answered. " +
+    "Per delivered event (end to end): the relay's CPU from the load's start (when the load " +
+    "generator begins sending) until its `/metrics` count every accepted event delivered " +
+    "(polled every 50 ms) ÷ the events the sink received, so receiving and delivering alike. Per " +
+    "accepted event (ingest): its CPU while the load ran ÷ the events its `/metrics` count " +
+    "accepted (each is committed before its answer, so nothing is left to do after the load). " +
+    "The difference is what delivering costs per event. /proc counts CPU in 10 ms ticks",
+    "- the targets table's ratios are of the runs' medians",
     "- peak RSS is VmHWM from /proc/<pid>/status at the end of each run",
     "- ready to serve: from spawning the process to its first 200 on `/healthz` (polled every " +
     "2 ms), on a warm Deno module cache",
@@ -395,7 +463,8 @@ export function renderReport(rendered: Rendered, details: ReportDetails): string
     ...[...details.commands].map(([what, command]) => `# ${what}\n${command}`),
     "```",
     "",
-    "Reproduce: `apt-get install -y wrk webhook curl && deno task bench` (about three minutes; " +
+    "Reproduce: `apt-get install -y wrk webhook curl && deno task bench` (about five minutes, " +
+    "a minute and a half of it the console's store; `--console-events 0` skips its searches; " +
     "`deno task bench --smoke` runs a tiny load once and writes nothing).",
     "",
   ].join("\n");

@@ -6,17 +6,20 @@
 //   limit     only the required work: read, verify (WebCrypto), FULL group commit, answer
 //             (bench/limit_server.ts)
 //   ingest    hero-relay (`main.ts serve`, synchronous=FULL) receiving alone, delivery off
-//   e2e       hero-relay delivering to a local sink (bench/sink.ts): first request to last delivery
+//   e2e       hero-relay on default settings (adaptive concurrency) delivering to a local sink
+//             (bench/sink.ts): first request to last delivery, and the relay's CPU per delivered
+//             event; again with the destination's `concurrency` set to the load's connections
 //   peer      adnanh/webhook checking the same signature and forwarding with curl, same load
-//   paced     hero-relay, and the bare server, at a steady 1,000 requests/s: the ack latency
+//   paced     hero-relay, the limit reference and the bare server at a steady 1,000 requests/s:
+//             the ack latency
 //   ready     from spawning hero-relay to its first 200 on /healthz
 //   console   the console's searches on a SQLite store of a million events, and of 1,000
 //             (bench/console_queries.ts; opened in this process, no relay)
 //
-// Options: --runs N, --seconds S, --connections C, --threads T (wrk), --out FILE, --builtin,
-// --default-concurrency (the sink destination without `concurrency`: adaptive, as users get it)
+// Options: --runs N, --seconds S, --connections C, --threads T (wrk), --out FILE, --builtin
 // (bench/load.ts and no peer even where wrk and webhook are installed), --console-events N (the
-// big store's size), --console-only (only the console's searches, printed; nothing written). `--smoke` (or
+// big store's size; 0 skips the console's searches, so a throughput run takes minutes),
+// --console-only (only the console's searches, printed; nothing written). `--smoke` (or
 // HERO_RELAY_BENCH_SMOKE=1) runs a tiny load once and writes nothing, so CI keeps the benchmark
 // working; without wrk the built-in load generator stands in, without webhook the peer is
 // skipped.

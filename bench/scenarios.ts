@@ -56,6 +56,8 @@ export interface LoadSample {
   peakMb: number;
   /** CPU the server used, in cores; null where it is not measured (the peer). */
   serverCores: number | null;
+  /** The server's CPU while loaded ÷ the requests answered, in µs; null where not measured. */
+  serverCpuMicrosPerRequest: number | null;
   /** CPU the load generator used, in cores. */
   clientCores: number;
 }
@@ -63,6 +65,8 @@ export interface LoadSample {
 /** hero-relay receiving alone (delivery off). */
 export interface IngestResult extends LoadSample {
   serverCores: number;
+  /** The relay's CPU while loaded ÷ the events it accepted, in µs; null when it accepted none. */
+  cpuMicrosPerEvent: number | null;
   /** Events the relay counted as duplicates: 0 when every body was distinct. */
   duplicates: number;
   /** From spawning the relay to its first 200 on /healthz, in ms. */
@@ -89,7 +93,13 @@ export interface DeliverySample {
   /** Accepted events the sink never got; null where acceptance is not counted (the peer). */
   lost: number | null;
   peakMb: number;
+  /** The server's CPU while the load ran, in cores; null where not measured (the peer). */
   serverCores: number | null;
+  /**
+   * The server's CPU from the first request to the last delivery ÷ the events delivered, in µs;
+   * null where not measured (the peer) or nothing was delivered.
+   */
+  cpuMicrosPerEvent: number | null;
 }
 
 /** hero-relay delivering to the sink under the closed load. */
@@ -116,13 +126,20 @@ export interface BenchResults {
   ceilingOneThread: LoadSample[];
   limit: LoadSample[];
   ingest: IngestResult[];
+  /** End to end on default settings: the destination's concurrency left to the relay. */
   endToEnd: EndToEndResult[];
+  /** End to end with the destination's `concurrency` set to the load's connections. */
+  endToEndFixed: EndToEndResult[];
   /** Empty when the peer was skipped. */
   peer: PeerResult[];
   pacedCeiling: LoadSample[];
+  pacedLimit: LoadSample[];
   paced: PacedRelayResult[];
-  /** The console's searches on a big store, run once (each search repeated within). */
-  consoleQueries: ConsoleQueriesResult;
+  /**
+   * The console's searches on a big store, run once (each search repeated within); null when
+   * `--console-events 0` skipped them.
+   */
+  consoleQueries: ConsoleQueriesResult | null;
 }
 
 /** The peer's files as the report shows them, the run's paths and port replaced. */
@@ -203,8 +220,13 @@ function percentiles(load: LoadResult): { p50Ms: number | null; p99Ms: number | 
   };
 }
 
+/** CPU seconds ÷ `count`, in µs; null when there is nothing to divide by. */
+function microsEach(cpuSeconds: number, count: number): number | null {
+  return count > 0 ? (cpuSeconds * 1e6) / count : null;
+}
+
 function loadSample(
-  { load, serverCores }: MeasuredLoad,
+  { load, serverCores, serverCpuSeconds }: MeasuredLoad,
   peakMb: number,
 ): LoadSample & { serverCores: number } {
   return {
@@ -215,6 +237,7 @@ function loadSample(
     wrapped: load.wrapped,
     peakMb,
     serverCores,
+    serverCpuMicrosPerRequest: microsEach(serverCpuSeconds, load.requests),
     clientCores: load.clientCores,
   };
 }
@@ -258,19 +281,20 @@ export async function limitReference(ctx: Context): Promise<LoadSample> {
 }
 
 /**
- * Starts hero-relay on a fresh database. Its destination takes as many deliveries at once as
- * the load has connections, the concurrency the peer gets from its one curl per request (unless
- * --default-concurrency leaves it to the relay). `delivering: false` switches it off, so the run
- * measures receiving alone.
+ * Starts hero-relay on a fresh database, its destination on default settings (the relay's
+ * adaptive concurrency) unless `concurrency` sets how many deliveries it takes at once.
+ * `delivering: false` switches it off, so the run measures receiving alone.
  */
-async function startRelayFor(ctx: Context, delivering: boolean): Promise<StartedTimed> {
-  const { settings } = ctx;
+async function startRelayFor(
+  ctx: Context,
+  options: { delivering: boolean; concurrency?: number },
+): Promise<StartedTimed> {
   const relay = await startRelay({
     tmp: ctx.tmp,
     secret: ctx.secret,
     sinkUrl: ctx.sinkUrl,
-    concurrency: settings.defaultConcurrency ? null : settings.connections,
-    delivering,
+    concurrency: options.concurrency ?? null,
+    delivering: options.delivering,
   });
   note(ctx, "hero-relay", relay.command);
   return relay;
@@ -278,7 +302,7 @@ async function startRelayFor(ctx: Context, delivering: boolean): Promise<Started
 
 /** Receiving alone: verify, commit (synchronous=FULL), answer; the destination is switched off. */
 export async function ingest(ctx: Context): Promise<IngestResult> {
-  const relay = await startRelayFor(ctx, false);
+  const relay = await startRelayFor(ctx, { delivering: false });
   try {
     const measured = await measureLoad(
       relay.server,
@@ -286,22 +310,32 @@ export async function ingest(ctx: Context): Promise<IngestResult> {
     );
     note(ctx, RELAY_LOAD, measured.load.command);
     const sample = loadSample(measured, relay.server.memory().peak);
-    const { duplicates } = await relayCounters(relay.url);
-    return { ...sample, duplicates, readyMs: relay.readyMs };
+    // Every accepted event was committed before its answer, so the CPU of the load is all of it.
+    const { accepted, duplicates } = await relayCounters(relay.url);
+    return {
+      ...sample,
+      cpuMicrosPerEvent: microsEach(measured.serverCpuSeconds, accepted),
+      duplicates,
+      readyMs: relay.readyMs,
+    };
   } finally {
     await relay.server.stop();
   }
 }
 
 /**
- * The whole road under the same load: receive, store, route, deliver to the sink. The run
- * continues after the load until the sink has every accepted event.
+ * The whole road under the same load: receive, store, route, deliver to the sink, on default
+ * settings unless `concurrency` fixes the destination's. The run continues after the load until
+ * the sink has every accepted event; the relay's CPU is counted from the load's start until then.
  */
-export async function endToEnd(ctx: Context): Promise<EndToEndResult> {
+export async function endToEnd(
+  ctx: Context,
+  options: { concurrency?: number } = {},
+): Promise<EndToEndResult> {
   await sinkReset(ctx);
-  const relay = await startRelayFor(ctx, true);
+  const relay = await startRelayFor(ctx, { delivering: true, ...options });
   try {
-    const { load, serverCores } = await measureLoad(
+    const { load, serverCores, serverCpuAtStart } = await measureLoad(
       relay.server,
       closedLoad(ctx, relay.url, ctx.settings.threads),
     );
@@ -312,6 +346,8 @@ export async function endToEnd(ctx: Context): Promise<EndToEndResult> {
       await new Promise((resolve) => setTimeout(resolve, 50));
       counters = await relayCounters(relay.url);
     }
+    // Read within one poll (50 ms) of the last delivery; polling /metrics costs next to nothing.
+    const cpuSeconds = relay.server.cpu() - serverCpuAtStart;
     const sink = await sinkStats(ctx);
     const seconds = (sink.last - load.startedAt) / 1000;
     return {
@@ -325,6 +361,7 @@ export async function endToEnd(ctx: Context): Promise<EndToEndResult> {
       wrapped: load.wrapped,
       duplicates: counters.duplicates,
       serverCores,
+      cpuMicrosPerEvent: microsEach(cpuSeconds, sink.count),
       peakMb: relay.server.memory().peak,
       readyMs: relay.readyMs,
     };
@@ -333,10 +370,13 @@ export async function endToEnd(ctx: Context): Promise<EndToEndResult> {
   }
 }
 
-/** hero-relay at a fixed rate: the ack latency a sender sees under ordinary traffic. */
+/**
+ * hero-relay on default settings at a fixed rate: the ack latency a sender sees under ordinary
+ * traffic.
+ */
 export async function paced(ctx: Context): Promise<PacedRelayResult> {
   await sinkReset(ctx);
-  const relay = await startRelayFor(ctx, true);
+  const relay = await startRelayFor(ctx, { delivering: true });
   try {
     return { ...await pacedSample(ctx, relay), readyMs: relay.readyMs };
   } finally {
@@ -354,12 +394,22 @@ export async function pacedCeiling(ctx: Context): Promise<LoadSample> {
   }
 }
 
+/** The limit reference at the same fixed rate: the ack latency its required work allows. */
+export async function pacedLimit(ctx: Context): Promise<LoadSample> {
+  const started = await startLimitReference(ctx.secret, ctx.tmp);
+  try {
+    return await pacedSample(ctx, started);
+  } finally {
+    await started.server.stop();
+  }
+}
+
 async function pacedSample(
   ctx: Context,
   started: Started,
 ): Promise<LoadSample & { serverCores: number }> {
   const measured = await measureLoad(started.server, pacedLoad(ctx, started.url));
-  note(ctx, "paced load (hero-relay and the ceiling)", measured.load.command);
+  note(ctx, "paced load (hero-relay, the limit reference and the ceiling)", measured.load.command);
   return loadSample(measured, started.server.memory().peak);
 }
 
@@ -428,6 +478,7 @@ export async function peer(ctx: Context, webhook: string): Promise<PeerResult> {
     const ack: LoadSample = {
       ...loadSample(measured, started.server.memory().peak),
       serverCores: null,
+      serverCpuMicrosPerRequest: null,
     };
     // The last forwards may still be running: wait until the sink stops counting.
     let sink = await sinkStats(ctx);
@@ -450,6 +501,7 @@ export async function peer(ctx: Context, webhook: string): Promise<PeerResult> {
         lost: null,
         peakMb: ack.peakMb,
         serverCores: null,
+        cpuMicrosPerEvent: null,
       },
       readyMs: started.readyMs,
     };
@@ -468,15 +520,17 @@ export async function runScenarios(
   options: { peer: string | null; log: (text: string) => void },
 ): Promise<BenchResults> {
   const { settings } = ctx;
-  await (await startRelayFor(ctx, true)).server.stop();
+  await (await startRelayFor(ctx, { delivering: true })).server.stop();
   const results: Omit<BenchResults, "consoleQueries"> = {
     ceiling: [],
     ceilingOneThread: [],
     limit: [],
     ingest: [],
     endToEnd: [],
+    endToEndFixed: [],
     peer: [],
     pacedCeiling: [],
+    pacedLimit: [],
     paced: [],
   };
   for (let run = 1; run <= settings.runs; run++) {
@@ -491,18 +545,25 @@ export async function runScenarios(
     results.limit.push(await limitReference(ctx));
     step("hero-relay ingest");
     results.ingest.push(await ingest(ctx));
-    step("hero-relay end to end");
+    step("hero-relay end to end, default settings");
     results.endToEnd.push(await endToEnd(ctx));
+    step(`hero-relay end to end, concurrency ${settings.connections}`);
+    results.endToEndFixed.push(await endToEnd(ctx, { concurrency: settings.connections }));
     if (options.peer !== null) {
       step("adnanh/webhook");
       results.peer.push(await peer(ctx, options.peer));
     }
     step("bare Deno.serve at a fixed rate");
     results.pacedCeiling.push(await pacedCeiling(ctx));
+    step("limit reference at a fixed rate");
+    results.pacedLimit.push(await pacedLimit(ctx));
     step("hero-relay at a fixed rate");
     results.paced.push(await paced(ctx));
   }
-  return { ...results, consoleQueries: await consoleSearches(ctx, options.log) };
+  const consoleQueries = settings.consoleEvents === 0
+    ? null
+    : await consoleSearches(ctx, options.log);
+  return { ...results, consoleQueries };
 }
 
 /**

@@ -1,6 +1,5 @@
 // The benchmark's command line: `deno task bench [--smoke] [--builtin] [--runs N] [--seconds S]
-// [--connections C] [--threads T] [--out FILE] [--default-concurrency] [--console-events N]
-// [--console-only]`.
+// [--connections C] [--threads T] [--out FILE] [--console-events N] [--console-only]`.
 
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
@@ -19,9 +18,7 @@ export interface Settings {
   pacedRate: number;
   bodies: number;
   out: string | null;
-  /** Leave the destination's concurrency to the relay (adaptive) instead of one per connection. */
-  defaultConcurrency: boolean;
-  /** Events in the store the console's searches are timed on. */
+  /** Events in the store the console's searches are timed on; 0 skips those searches. */
   consoleEvents: number;
   /** Run only the console's searches, print their table and write nothing. */
   consoleOnly: boolean;
@@ -39,7 +36,6 @@ export function settingsFrom(args: string[]): Settings {
       connections: { type: "string" },
       threads: { type: "string" },
       out: { type: "string" },
-      "default-concurrency": { type: "boolean", default: false },
       "console-events": { type: "string" },
       "console-only": { type: "boolean", default: false },
     },
@@ -52,6 +48,15 @@ export function settingsFrom(args: string[]): Settings {
     if (!(n > 0)) throw new RangeError(`Expected a positive number, got "${value}"`);
     return n;
   };
+  // 0 is a size here: it skips the console's searches, so a throughput run takes minutes.
+  const consoleEvents = values["console-events"] === "0"
+    ? 0
+    : Math.floor(number(values["console-events"], smoke ? 20_000 : 1_000_000));
+  if (values["console-only"] && consoleEvents === 0) {
+    throw new RangeError(
+      '"--console-only" runs only the console\'s searches, which "--console-events 0" skips',
+    );
+  }
   const seconds = number(values.seconds, smoke ? 1 : 5);
   return {
     smoke,
@@ -64,8 +69,7 @@ export function settingsFrom(args: string[]): Settings {
     // Enough that a run never sends the same body twice to one relay (each run starts afresh).
     bodies: smoke ? 5_000 : Math.ceil(seconds * 20_000),
     out: values["console-only"] ? null : values.out ?? (smoke ? null : `${BENCH}RESULTS.md`),
-    defaultConcurrency: values["default-concurrency"],
-    consoleEvents: Math.floor(number(values["console-events"], smoke ? 20_000 : 1_000_000)),
+    consoleEvents,
     consoleOnly: values["console-only"],
   };
 }
