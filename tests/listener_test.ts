@@ -2,6 +2,7 @@
 // after their timeouts, and the listener goes on serving.
 
 import assert from "node:assert/strict";
+import { listen } from "../src/listener.ts";
 import {
   freePort,
   freshSample,
@@ -253,5 +254,64 @@ Deno.test("when a burst runs serve out of descriptors and its accept loop stops,
   } finally {
     assert.equal(await serve.stop(), 0, serve.stderr);
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the handler sees the method, the target and every header as the client sent them", async () => {
+  const seen: Array<{ method: string; url: string; headers: [string, string][]; body: string }> =
+    [];
+  const listener = await listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    limits: () => ({
+      maxConnections: 8,
+      idleTimeoutMs: 5_000,
+      headersTimeoutMs: 5_000,
+      requestTimeoutMs: 5_000,
+    }),
+    handler: async (request) => {
+      seen.push({
+        method: request.method,
+        url: request.url,
+        headers: [...request.headers],
+        body: await request.text(),
+      });
+      return new Response("ok");
+    },
+  });
+  const send = async (head: string, body = "") => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    await conn.write(encoder.encode(head + body));
+    const answer = await untilClosed(conn);
+    assert.match(answer, /^HTTP\/1\.1 200 /);
+  };
+  try {
+    await send(
+      "POST /hooks/update_commission?x=1&y=%20 HTTP/1.1\r\nHost: relay.example\r\n" +
+        "Content-Type: application/json\r\nX-Tag: one\r\nx-tag: two\r\n" +
+        "Content-Length: 2\r\nConnection: close\r\n\r\n",
+      "{}",
+    );
+    // An absolute-form target (as sent to a proxy) and a path starting with "//".
+    await send("GET http://other.example/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    await send("GET //evil.example/hooks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const base = `http://127.0.0.1:${listener.addr.port}`;
+    assert.deepEqual(seen[0], {
+      method: "POST",
+      url: `${base}/hooks/update_commission?x=1&y=%20`,
+      headers: [
+        ["connection", "close"],
+        ["content-length", "2"],
+        ["content-type", "application/json"],
+        ["host", "relay.example"],
+        ["x-tag", "one, two"],
+      ],
+      body: "{}",
+    });
+    assert.equal(new URL(seen[1]!.url).pathname, "/healthz");
+    assert.equal(seen[2]!.url, `${base}//evil.example/hooks`);
+    assert.equal(new URL(seen[2]!.url).host, `127.0.0.1:${listener.addr.port}`);
+  } finally {
+    await listener.close();
   }
 });
