@@ -6,20 +6,14 @@
 // without one (tests/module_graph_test.ts).
 
 import type { Payload } from "./events.ts";
+import { VERIFY_FAILURES } from "./verify.ts";
 
-/** Every reason a source's request can fail verification; the `reason` label of its metric. */
-export const SOURCE_FAILURES = [
-  "missing_signature",
-  "malformed_signature",
-  "missing_timestamp",
-  "malformed_timestamp",
-  "stale_timestamp",
-  "future_timestamp",
-  "missing_id",
-  "bad_signature",
-] as const;
+/**
+ * Every reason a source's request can fail verification; the `reason` label of its metric:
+ * Influencer Hero's, and a sender's missing delivery id.
+ */
+export const SOURCE_FAILURES = [...VERIFY_FAILURES, "missing_id"] as const;
 
-/** Why a source's request failed verification. */
 export type SourceFailure = typeof SOURCE_FAILURES[number];
 
 /** The outcome of {@linkcode Source.verify}; `message` is told to the sender (no secret in it). */
