@@ -87,11 +87,23 @@ export const UNKNOWN_TOPIC = "unknown";
 /**
  * The event type of a source's event: `<source>.<topic>`, the topic lowercased with every
  * character but letters, digits and "_" ("/" and "." included) turned into "_", at most 64 of
- * them ("orders/create" → "orders_create").
+ * them ("orders/create" → "orders_create"). A longer topic keeps its first 55 and a hash of the
+ * whole, so two long topics that start alike stay two types.
  */
 export function sourceEventType(source: string, topic: string | null): string {
-  const name = (topic ?? "").toLowerCase().replace(/[^a-z0-9_]/g, "_").slice(0, 64);
-  return `${source}.${name === "" ? UNKNOWN_TOPIC : name}`;
+  const name = (topic ?? "").toLowerCase().replace(/[^a-z0-9_]/g, "_");
+  if (name === "") return `${source}.${UNKNOWN_TOPIC}`;
+  return `${source}.${name.length <= 64 ? name : `${name.slice(0, 55)}_${fnv1a(name)}`}`;
+}
+
+/** The 32-bit FNV-1a hash of a text's UTF-16 units, as 8 hex digits (not a secret's hash). */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0).toString(16).padStart(8, "0");
 }
 
 /** The source name the relay's own events use ("hero_relay.digest"): no source may take it. */

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { compileConfig } from "../src/compile.ts";
 import { ConfigError, configSecrets, parseConfig } from "../src/config.ts";
 import { builtInDigestMessage } from "../src/digest_message.ts";
-import { sourceEventType } from "../src/events.ts";
+import { sourceEventType, sourceOf } from "../src/events.ts";
 import { metricType } from "../src/metrics.ts";
 import { SOURCE_TYPES } from "../src/sources.ts";
 import { runCli, SECRET, testConfig, testRelay } from "./helpers.ts";
@@ -130,7 +130,13 @@ Deno.test("a source event's type is <source>.<topic>, its metric label one per s
   assert.equal(sourceEventType("pay", "payment_intent.succeeded"), "pay.payment_intent_succeeded");
   assert.equal(sourceEventType("aff", "NEW_CONVERSION"), "aff.new_conversion");
   assert.equal(sourceEventType("aff", null), "aff.unknown");
-  assert.equal(sourceEventType("aff", "x".repeat(100)), `aff.${"x".repeat(64)}`);
+  assert.equal(sourceEventType("aff", "x".repeat(64)), `aff.${"x".repeat(64)}`);
+  // Longer topics keep 55 characters and a hash of the whole: two that start alike stay apart.
+  const long = (end: string) => sourceEventType("aff", "x".repeat(70) + end);
+  assert.match(long("a"), /^aff\.x{55}_[0-9a-f]{8}$/);
+  assert.notEqual(long("a"), long("b"));
+  assert.equal(long("a"), long("a"));
+  assert.equal(sourceOf(long("a")), "aff", "a long topic's type is still a source event type");
   assert.equal(metricType("shop.orders_create"), "shop.*");
   assert.equal(metricType("shop.*"), "shop.*");
   assert.equal(metricType("new_influencer_order"), "new_influencer_order");
