@@ -4,18 +4,19 @@
 // documented errors; the classification of each answer; config problems at their JSON paths.
 
 import assert from "node:assert/strict";
-import { compileConfig, type DestinationRuntime } from "../src/compile.ts";
-import { ConfigError, parseConfig } from "../src/config.ts";
+import type { DestinationRuntime } from "../src/compile.ts";
 import { classifyAirtable, recordsUrl } from "../src/destination_airtable.ts";
 import { destinationContract, jsonAnswer } from "./destination_contract.ts";
 import {
+  compiledDestination,
   deliveryOf,
   deliveryWith,
+  destinationConfigError,
   hostileMessage,
   type Json,
   sendContext,
 } from "./destination_kit.ts";
-import { type Answer, FakeServer, type Received, SECRET } from "./helpers.ts";
+import { type Answer, FakeServer, type Received } from "./helpers.ts";
 
 const TOKEN = "patAt5Ecr3tT0ken.0123456789abcdef0123456789abcdef";
 const BASE = "appTESTBASE000001";
@@ -135,23 +136,11 @@ function configOf(url: string, extra: Record<string, unknown> = {}): Record<stri
 
 /** The destination "at" compiled from config as the relay compiles it. */
 function runtimeOf(entry: Record<string, unknown>): DestinationRuntime {
-  const text = JSON.stringify({
-    influencer_hero: { signing_secrets: [SECRET] },
-    destinations: { at: entry },
-    routes: [{ name: "all", events: "*", to: ["at"] }],
-  });
-  const config = parseConfig(text, "relay.json", { env: () => undefined });
-  return compileConfig(config, "relay.json", { write: () => {} }).destinations.get("at")!;
+  return compiledDestination("at", entry);
 }
 
 function problemsOf(entry: Record<string, unknown>): string {
-  try {
-    runtimeOf(entry);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, String(error));
-    return error.message;
-  }
-  return "";
+  return destinationConfigError("at", entry)?.message ?? "";
 }
 
 Deno.test("an update_commission event becomes one record, its fields rendered and typecast", async () => {

@@ -10,7 +10,13 @@ import { parseConfig } from "../src/config.ts";
 import type { Destination } from "../src/destination.ts";
 import { classifyHubspot, HUBSPOT_NOTE_CHARS, noteHtml } from "../src/destination_hubspot.ts";
 import { destinationContract, jsonAnswer } from "./destination_contract.ts";
-import { deliveryOf, type Json, sendContext } from "./destination_kit.ts";
+import {
+  compiledDestination,
+  deliveryOf,
+  destinationConfigError,
+  type Json,
+  sendContext,
+} from "./destination_kit.ts";
 import {
   type Answer,
   eventually,
@@ -270,18 +276,12 @@ function configText(destination: Record<string, unknown>): string {
 
 /** The destination built from config the way the relay builds it. */
 function build(destination: Record<string, unknown>): Destination {
-  const config = parseConfig(configText(destination), "test config", { env: () => undefined });
-  return compileConfig(config, "test", { write: () => {} }).destinations.get("crm")!.destination;
+  return compiledDestination("crm", destination).destination;
 }
 
 /** The config problems of a destination, one text. */
 function problems(destination: Record<string, unknown>): string {
-  try {
-    build(destination);
-    return "";
-  } catch (error) {
-    return (error as Error).message;
-  }
+  return destinationConfigError("crm", destination)?.message ?? "";
 }
 
 Deno.test("an influencer's reply creates the contact with its properties and logs a note on it", async () => {

@@ -6,11 +6,16 @@
 
 import assert from "node:assert/strict";
 import { destinationContract, jsonAnswer } from "./destination_contract.ts";
-import { compileConfig } from "../src/compile.ts";
-import { ConfigError, parseConfig } from "../src/config.ts";
+import { parseConfig } from "../src/config.ts";
 import type { DeliveryRequest, Destination } from "../src/destination.ts";
 import { compileCondition } from "../src/template.ts";
-import { deliveryOf, type Json, sendContext } from "./destination_kit.ts";
+import {
+  compiledDestination,
+  deliveryOf,
+  destinationConfigError,
+  type Json,
+  sendContext,
+} from "./destination_kit.ts";
 import { createHmac } from "node:crypto";
 import {
   type Answer,
@@ -112,28 +117,12 @@ class FakeInfluencerHero {
 
 /** The relay's way: parse the config, compile it, take destination "ih". */
 function build(entry: Record<string, unknown>): Destination {
-  return compileConfig(configOf(entry), "test config", { write: () => {} }).destinations.get("ih")!
-    .destination;
-}
-
-function configOf(entry: Record<string, unknown>) {
-  const text = JSON.stringify({
-    influencer_hero: { signing_secrets: [SECRET] },
-    destinations: { ih: entry },
-    routes: [{ name: "all", events: "*", to: ["ih"] }],
-  });
-  return parseConfig(text, "test config", { env: () => undefined });
+  return compiledDestination("ih", entry).destination;
 }
 
 /** The problems `check` would list for one destination entry. */
 function problems(entry: Record<string, unknown>): string[] {
-  try {
-    build(entry);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, String(error));
-    return error.problems;
-  }
-  return [];
+  return destinationConfigError("ih", entry)?.problems ?? [];
 }
 
 const ORDER_FIELDS = {
@@ -422,8 +411,7 @@ Deno.test("the schema wants exactly one lookup key and a referral's required fie
 
 Deno.test("a field template reading the message makes the destination render messages", () => {
   const runtime = (fields: Record<string, string>) =>
-    compileConfig(configOf(referral("https://x.example", fields)), "t", { write: () => {} })
-      .destinations.get("ih")!;
+    compiledDestination("ih", referral("https://x.example", fields));
   assert.equal(runtime(ORDER_FIELDS).rendersMessages, false);
   assert.equal(runtime({ ...ORDER_FIELDS, note: "{{ message.title }}" }).rendersMessages, true);
   assert.equal(runtime(ORDER_FIELDS).adaptive, true, "no pace: the lane finds its concurrency");

@@ -1,6 +1,7 @@
 // Fixtures for destination tests: deliveries built the way the worker builds them (sample
-// payload → route message → DeliveryRequest), a send context, hostile messages, and a small
-// parser of Telegram's HTML that rejects what Telegram rejects.
+// payload → route message → DeliveryRequest), a send context, one destination compiled from
+// config as the relay compiles it, hostile messages, and a small parser of Telegram's HTML that
+// rejects what Telegram rejects.
 
 import { templateScope } from "../src/route.ts";
 import type { DeliveryRequest, SendContext } from "../src/destination.ts";
@@ -8,9 +9,43 @@ import { ReachableOrigins } from "../src/http_client.ts";
 import { compileMessage, type Message, type MessageSources } from "../src/message.ts";
 import { SAMPLES } from "../src/samples.ts";
 import { loadTemplates } from "../src/template.ts";
+import { compileConfig, type DestinationRuntime } from "../src/compile.ts";
+import { ConfigError, parseConfig } from "../src/config.ts";
+import { SECRET } from "./helpers.ts";
 
 // Liquid loads on demand in the relay; these tests compile templates directly.
 await loadTemplates();
+
+/**
+ * The destination `entry`, named `name`, parsed and compiled the way the relay does it, with a
+ * route sending it every event; throws the config's ConfigError.
+ */
+export function compiledDestination(
+  name: string,
+  entry: Record<string, unknown>,
+): DestinationRuntime {
+  const text = JSON.stringify({
+    influencer_hero: { signing_secrets: [SECRET] },
+    destinations: { [name]: entry },
+    routes: [{ name: "all", events: "*", to: [name] }],
+  });
+  const config = parseConfig(text, "test config", { env: () => undefined });
+  return compileConfig(config, "test config", { write: () => {} }).destinations.get(name)!;
+}
+
+/** The ConfigError compiling the destination `entry` named `name` gives, or null if none. */
+export function destinationConfigError(
+  name: string,
+  entry: Record<string, unknown>,
+): ConfigError | null {
+  try {
+    compiledDestination(name, entry);
+    return null;
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+}
 
 /** A delivery of a sample event (or of `payload`), with the route message rendered. */
 export function deliveryOf(

@@ -5,12 +5,17 @@
 // problems at their JSON paths.
 
 import assert from "node:assert/strict";
-import { compileConfig, type DestinationRuntime } from "../src/compile.ts";
-import { ConfigError, parseConfig } from "../src/config.ts";
+import type { DestinationRuntime } from "../src/compile.ts";
 import { classifyKlaviyo, KLAVIYO_REVISION } from "../src/destination_klaviyo.ts";
 import { destinationContract } from "./destination_contract.ts";
-import { deliveryOf, type Json, sendContext } from "./destination_kit.ts";
-import { type Answer, FakeServer, type Received, SECRET } from "./helpers.ts";
+import {
+  compiledDestination,
+  deliveryOf,
+  destinationConfigError,
+  type Json,
+  sendContext,
+} from "./destination_kit.ts";
+import { type Answer, FakeServer, type Received } from "./helpers.ts";
 
 const KEY = "pk_k1av1y0S3cr3tPrivateKey0123456789";
 const KEY_WITHOUT_SCOPE = "pk_readOnlyKeyWithoutEventsWrite00";
@@ -163,23 +168,11 @@ function configOf(url: string, extra: Record<string, unknown> = {}): Record<stri
 
 /** The destination "k" compiled from config as the relay compiles it. */
 function runtimeOf(entry: Record<string, unknown>): DestinationRuntime {
-  const text = JSON.stringify({
-    influencer_hero: { signing_secrets: [SECRET] },
-    destinations: { k: entry },
-    routes: [{ name: "all", events: "*", to: ["k"] }],
-  });
-  const config = parseConfig(text, "relay.json", { env: () => undefined });
-  return compileConfig(config, "relay.json", { write: () => {} }).destinations.get("k")!;
+  return compiledDestination("k", entry);
 }
 
 function problemsOf(entry: Record<string, unknown>): string {
-  try {
-    runtimeOf(entry);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, String(error));
-    return error.message;
-  }
-  return "";
+  return destinationConfigError("k", entry)?.message ?? "";
 }
 
 Deno.test("an update_commission event becomes a Klaviyo event on the influencer's profile", async () => {
